@@ -1,0 +1,12 @@
+//! # sim — kinetic fed-batch simulator for CHO mAb production
+//!
+//! Turns a validated scenario into a batch record: the true states every 15 min, online
+//! sensor data every 15 min, daily offline samples, events and a summary. Deterministic
+//! given the scenario's seed. No I/O: callers read and write files.
+#![forbid(unsafe_code)]
+
+pub mod params;
+pub mod scenario;
+
+pub use params::KineticParams;
+pub use scenario::{Scenario, ValidScenario};

@@ -1,0 +1,1 @@
+//! Placeholder: the scenarios embedded in the binary.
