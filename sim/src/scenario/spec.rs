@@ -190,7 +190,7 @@ impl Default for Vessel {
 }
 
 fn default_nominal_volume_l() -> f64 {
-    2000.0
+    200.0
 }
 fn default_sparger() -> Sparger {
     Sparger::Microsparger
