@@ -1,40 +1,1559 @@
-//! Placeholder: replaced by the full validator.
-use super::{Scenario, ValidScenario};
+//! Validation of scenario files (spec `sim.md` §8): TOML syntax, types, unknown fields and
+//! enum values (from the deserializer), then hard limits (errors), validated ranges
+//! (warnings, "extrapolation") and cross-field rules.
+//!
+//! Why the deserializer runs in a loop: serde stops at the first error. After each error
+//! the offending key (or array element) is removed from the parsed tree and deserialization
+//! is retried, so one run of `scenario check` reports every problem in the file, each with
+//! its `file:line:column` and dotted field path.
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::de::{DeTable, Deserializer};
+
+use super::ValidScenario;
+use super::locate::{self, Hit, Seg};
+use super::spec::{
+    DoFailureMode, Fault, FaultKind, Feed, FeedKind, Fidelity, Impeller, Preset, SCHEMA_VERSION,
+    ScaleUpRule, Scenario, SensorProfile, Signal, Sparger,
+};
+use crate::params::{CELL_LINES, KineticParams};
+
+/// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// The scenario is rejected.
     Error,
+    /// The scenario runs, but something deserves attention (e.g. extrapolation).
     Warning,
 }
 
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
 /// One finding about a scenario, with its location when known.
+///
+/// `Display` gives the one-line format of spec §8:
+/// `error: tshift.toml:31:10: setpoints.temp_c = 45.0 is out of range 26.0–40.0 °C`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub file: String,
+    /// 1-based line of the offending value (or key, or table header).
     pub line: Option<usize>,
+    /// 1-based column, in characters.
     pub column: Option<usize>,
     /// Dotted field path with indices, e.g. `feeds[1].end_d`.
     pub path: String,
+    /// The complete message, starting with the path where there is one.
     pub message: String,
 }
 
+impl Diagnostic {
+    /// Whether this diagnostic rejects the scenario.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.severity)?;
+        match (self.file.is_empty(), self.line, self.column) {
+            (false, Some(line), Some(col)) => write!(f, "{}:{line}:{col}: ", self.file)?,
+            (false, Some(line), None) => write!(f, "{}:{line}: ", self.file)?,
+            (false, None, _) => write!(f, "{}: ", self.file)?,
+            (true, Some(line), Some(col)) => write!(f, "{line}:{col}: ")?,
+            (true, _, _) => {}
+        }
+        f.write_str(&self.message)
+    }
+}
+
 /// Validate a parsed scenario: `Ok((valid, warnings))` or `Err(errors)` (all of them).
+/// Without the source text, diagnostics carry no file or position; prefer
+/// [`parse_scenario`] for files.
 pub fn validate(s: Scenario) -> Result<(ValidScenario, Vec<Diagnostic>), Vec<Diagnostic>> {
-    Ok((ValidScenario::new_unchecked(s), Vec::new()))
+    validate_with_source(s, None, "")
+}
+
+/// Validate a parsed scenario whose TOML source is `src` (used for positions only);
+/// `file` is used in messages only.
+pub(crate) fn validate_with_source(
+    s: Scenario,
+    src: Option<&str>,
+    file: &str,
+) -> Result<(ValidScenario, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let parsed = src.and_then(|src| DeTable::parse(src).ok().map(|root| (src, root)));
+    let ctx = parsed.as_ref().map(|(src, root)| (*src, root.get_ref()));
+    let found = Checker::run(&s, ctx, file);
+    let diags: Vec<Diagnostic> = found.into_iter().map(|f| f.diag).collect();
+    finish(s, diags)
 }
 
 /// Parse and validate TOML source; `file` is used in messages only.
-pub fn parse_scenario(src: &str, file: &str) -> Result<(ValidScenario, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let s: Scenario = toml::from_str(src).map_err(|e| {
-        vec![Diagnostic {
-            severity: Severity::Error,
-            file: file.to_owned(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: e.to_string(),
-        }]
-    })?;
-    validate(s)
+///
+/// `Ok` carries the warnings, `Err` every error found (syntax errors alone when the TOML
+/// does not parse; otherwise type, unknown-field and range errors together).
+pub fn parse_scenario(
+    src: &str,
+    file: &str,
+) -> Result<(ValidScenario, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (root, syntax_errors) = DeTable::parse_recoverable(src);
+    if !syntax_errors.is_empty() {
+        let diags = syntax_errors
+            .iter()
+            .map(|e| syntax_diag(e, src, file, root.get_ref()))
+            .collect();
+        return Err(sorted(diags));
+    }
+    let original = root.get_ref();
+
+    let mut work = root.clone();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut removed: Vec<Vec<Seg>> = Vec::new();
+    let mut removed_element = false;
+    let mut scenario = None;
+    // Each failed round removes one entry from `work`, so this ends; the cap is a guard.
+    for _ in 0..1000 {
+        match Scenario::deserialize(Deserializer::from(work.clone())) {
+            Ok(s) => {
+                scenario = Some(s);
+                break;
+            }
+            Err(e) => {
+                let (diag, to_remove) = serde_diag(&e, src, file, original);
+                errors.push(diag);
+                match to_remove {
+                    Some(path) if locate::remove(work.get_mut(), &path) => {
+                        removed_element |= path.iter().any(|seg| matches!(seg, Seg::Index(_)));
+                        removed.push(path);
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    let Some(s) = scenario else {
+        return Err(sorted(errors));
+    };
+    if errors.is_empty() {
+        let found = Checker::run(&s, Some((src, original)), file);
+        return finish(s, found.into_iter().map(|f| f.diag).collect());
+    }
+    // Some fields were unreadable and replaced by defaults: add the range errors of the
+    // fields that were read, but not cross-field findings (they may involve a default).
+    if !removed_element {
+        for f in Checker::run(&s, Some((src, original)), file) {
+            let under_removed = removed
+                .iter()
+                .any(|r| starts_with(&locate::parse_path(&f.diag.path), r));
+            if f.diag.is_error() && !f.cross && !under_removed {
+                errors.push(f.diag);
+            }
+        }
+    }
+    Err(sorted(errors))
+}
+
+fn starts_with(path: &[Seg], prefix: &[Seg]) -> bool {
+    path.len() >= prefix.len() && path[..prefix.len()] == *prefix
+}
+
+fn finish(
+    s: Scenario,
+    diags: Vec<Diagnostic>,
+) -> Result<(ValidScenario, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(Diagnostic::is_error);
+    if errors.is_empty() {
+        Ok((ValidScenario::new_unchecked(s), sorted(warnings)))
+    } else {
+        Err(sorted(errors))
+    }
+}
+
+/// Source order; diagnostics without a position last (stable otherwise).
+fn sorted(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diags.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
+    diags
+}
+
+// ---------------------------------------------------------------------------------------
+// Deserializer errors
+
+fn syntax_diag(e: &toml::de::Error, src: &str, file: &str, root: &DeTable<'_>) -> Diagnostic {
+    let span = e.span();
+    let (line, column) = position(src, span.as_ref());
+    let message = e.message().trim();
+    let path = span
+        .as_ref()
+        .and_then(|sp| locate::path_at(root, sp))
+        .map(|(p, _)| locate::path_to_string(&p));
+    let message = if message == "duplicate key" {
+        let key = span
+            .as_ref()
+            .and_then(|sp| src.get(sp.clone()))
+            .unwrap_or("")
+            .trim();
+        format!("TOML syntax error: duplicate key `{key}`")
+    } else {
+        format!("TOML syntax error: {message}")
+    };
+    Diagnostic {
+        severity: Severity::Error,
+        file: file.to_owned(),
+        line,
+        column,
+        path: path.unwrap_or_default(),
+        message,
+    }
+}
+
+fn position(src: &str, span: Option<&Range<usize>>) -> (Option<usize>, Option<usize>) {
+    match span {
+        Some(sp) => {
+            let (line, col) = locate::line_col(src, sp.start);
+            (Some(line), Some(col))
+        }
+        None => (None, None),
+    }
+}
+
+/// Turn a deserializer error into a diagnostic, plus the path to remove before retrying.
+fn serde_diag(
+    e: &toml::de::Error,
+    src: &str,
+    file: &str,
+    root: &DeTable<'_>,
+) -> (Diagnostic, Option<Vec<Seg>>) {
+    let span = e.span();
+    let raw = e.message().trim();
+    let located = span.as_ref().and_then(|sp| locate::path_at(root, sp));
+    let (line, column) = position(src, span.as_ref());
+    let (segs, hit) = match located {
+        Some((segs, hit)) => (segs, Some(hit)),
+        None => (Vec::new(), None),
+    };
+    let path = locate::path_to_string(&segs);
+
+    let (diag_path, message) = if let Some(rest) = raw.strip_prefix("unknown field ") {
+        let name = backticked(rest).into_iter().next().unwrap_or_default();
+        let expected = backticked(rest.split_once("expected").map_or("", |(_, e)| e));
+        let parent = if hit == Some(Hit::Key) && !segs.is_empty() {
+            &segs[..segs.len() - 1]
+        } else {
+            &segs[..]
+        };
+        let mut msg = format!("unknown field `{name}` {}", table_label(parent));
+        if expected.is_empty() {
+            msg.push_str("; it takes no fields");
+        } else {
+            msg.push_str(&format!("; expected {}", expected.join(", ")));
+            msg.push_str(&did_you_mean(&name, expected.iter().map(String::as_str)));
+        }
+        let mut full = parent.to_vec();
+        full.push(Seg::Key(name));
+        (locate::path_to_string(&full), msg)
+    } else if let Some(rest) = raw.strip_prefix("unknown variant ") {
+        let name = backticked(rest).into_iter().next().unwrap_or_default();
+        let expected = backticked(rest.split_once("expected").map_or("", |(_, e)| e));
+        let mut msg = format!(
+            "{} = \"{name}\" is not a valid choice; expected one of {}",
+            path,
+            expected.join(", ")
+        );
+        msg.push_str(&did_you_mean(&name, expected.iter().map(String::as_str)));
+        (path.clone(), msg)
+    } else if let Some(rest) = raw.strip_prefix("missing field ") {
+        let name = backticked(rest).into_iter().next().unwrap_or_default();
+        let owner = if path.is_empty() {
+            "the top level".to_owned()
+        } else {
+            path.clone()
+        };
+        let mut full = segs.clone();
+        full.push(Seg::Key(name.clone()));
+        (
+            locate::path_to_string(&full),
+            format!("{owner}: missing required field `{name}`"),
+        )
+    } else if let Some(rest) = raw.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let msg = format!(
+            "{}: wrong type: expected {}, found {found}",
+            display_path(&path),
+            friendly_expected(expected)
+        );
+        (path.clone(), msg)
+    } else if let Some(rest) = raw.strip_prefix("invalid value: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let msg = format!(
+            "{}: invalid value {found}: expected {}",
+            display_path(&path),
+            friendly_expected(expected)
+        );
+        (path.clone(), msg)
+    } else if raw.starts_with("wanted string or ") {
+        // toml's wording when an enum field gets a number, array or table.
+        let expected = match enum_for_path(&segs).and_then(variants_of) {
+            Some(v) => format!("a string, one of {}", v.join(", ")),
+            None => "a string".to_owned(),
+        };
+        let found = span
+            .as_ref()
+            .and_then(|sp| src.get(sp.clone()))
+            .unwrap_or("")
+            .trim();
+        let msg = format!(
+            "{}: wrong type: expected {expected}, found `{found}`",
+            display_path(&path)
+        );
+        (path.clone(), msg)
+    } else {
+        (
+            path.clone(),
+            if path.is_empty() {
+                raw.to_owned()
+            } else {
+                format!("{path}: {raw}")
+            },
+        )
+    };
+
+    let diag = Diagnostic {
+        severity: Severity::Error,
+        file: file.to_owned(),
+        line,
+        column,
+        path: diag_path,
+        message,
+    };
+    let remove = if segs.is_empty() { None } else { Some(segs) };
+    (diag, remove)
+}
+
+fn display_path(path: &str) -> &str {
+    if path.is_empty() {
+        "the scenario"
+    } else {
+        path
+    }
+}
+
+/// `[setpoints]`, `feeds[1]`, `the top level`.
+fn table_label(parent: &[Seg]) -> String {
+    if parent.is_empty() {
+        "at the top level".to_owned()
+    } else if parent.iter().any(|s| matches!(s, Seg::Index(_))) {
+        format!("in {}", locate::path_to_string(parent))
+    } else {
+        format!("in [{}]", locate::path_to_string(parent))
+    }
+}
+
+/// The names between backticks in a serde message.
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+fn friendly_expected(expected: &str) -> String {
+    match expected {
+        "f64" | "f32" => "a number".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer".to_owned(),
+        "i8" | "i16" | "i32" | "i64" => "an integer".to_owned(),
+        "a sequence" => "an array".to_owned(),
+        "a map" => "a table".to_owned(),
+        "a boolean" => "a boolean (true or false)".to_owned(),
+        other => {
+            if other.starts_with("struct ") {
+                "a table".to_owned()
+            } else if let Some(name) = other.strip_prefix("enum ") {
+                match variants_of(name) {
+                    Some(v) => format!("a string, one of {}", v.join(", ")),
+                    None => "a string".to_owned(),
+                }
+            } else {
+                other.to_owned()
+            }
+        }
+    }
+}
+
+/// The enum type behind a field path (toml's enum type errors do not name it).
+fn enum_for_path(segs: &[Seg]) -> Option<&'static str> {
+    let mut keys = segs.iter().filter_map(|s| match s {
+        Seg::Key(k) => Some(k.as_str()),
+        Seg::Index(_) => None,
+    });
+    let first = keys.next()?;
+    let last = keys.next_back().unwrap_or(first);
+    Some(match (first, last) {
+        ("vessel", "sparger") => "Sparger",
+        ("vessel", "impeller") => "Impeller",
+        ("vessel", "scale_up_rule") => "ScaleUpRule",
+        ("feeds", "kind") => "FeedKind",
+        ("faults", "kind") => "FaultKind",
+        ("faults", "signal") => "Signal",
+        ("faults", "mode") => "DoFailureMode",
+        ("sensors", "profile") => "SensorProfile",
+        ("model", "preset") => "Preset",
+        ("model", "fidelity") => "Fidelity",
+        _ => return None,
+    })
+}
+
+/// The valid spellings of one of the scenario's enums, taken from serde itself so the list
+/// never goes stale.
+fn variants_of(enum_name: &str) -> Option<Vec<String>> {
+    fn probe<T: for<'de> Deserialize<'de>>() -> Vec<String> {
+        let de = serde::de::value::StrDeserializer::<serde::de::value::Error>::new("\u{1}");
+        match T::deserialize(de) {
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                let msg = e.to_string();
+                backticked(msg.split_once("expected").map_or("", |(_, e)| e))
+            }
+        }
+    }
+    Some(match enum_name {
+        "Sparger" => probe::<Sparger>(),
+        "Impeller" => probe::<Impeller>(),
+        "ScaleUpRule" => probe::<ScaleUpRule>(),
+        "FeedKind" => probe::<FeedKind>(),
+        "SensorProfile" => probe::<SensorProfile>(),
+        "FaultKind" => probe::<FaultKind>(),
+        "Signal" => probe::<Signal>(),
+        "DoFailureMode" => probe::<DoFailureMode>(),
+        "Preset" => probe::<Preset>(),
+        "Fidelity" => probe::<Fidelity>(),
+        _ => return None,
+    })
+}
+
+/// ` (did you mean `x`?)` for the closest candidate, or nothing if none is close.
+fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let lower = name.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for cand in candidates {
+        let c = cand.to_lowercase();
+        let dist = edit_distance(&lower, &c);
+        let prefix = lower
+            .chars()
+            .zip(c.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let close = dist <= (lower.chars().count() / 3).max(2)
+            || (lower.len() >= 3 && (is_subsequence(&c, &lower) || is_subsequence(&lower, &c)))
+            || (prefix >= 3 && prefix * 5 >= lower.chars().count().min(c.chars().count()) * 3);
+        if close && best.is_none_or(|(d, _)| dist < d) {
+            best = Some((dist, cand));
+        }
+    }
+    match best {
+        Some((_, cand)) if cand != name => format!(" (did you mean `{cand}`?)"),
+        _ => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Whether `needle`'s characters appear in `hay` in order.
+fn is_subsequence(needle: &str, hay: &str) -> bool {
+    let mut hay = hay.chars();
+    needle.chars().all(|c| hay.any(|h| h == c))
+}
+
+// ---------------------------------------------------------------------------------------
+// Semantic checks
+
+/// Units as printed after ranges.
+mod unit {
+    pub(super) const DEGC: &str = " °C";
+    pub(super) const PH: &str = "";
+    pub(super) const PCT: &str = " %";
+    pub(super) const DAYS: &str = " d";
+    pub(super) const HOURS: &str = " h";
+    pub(super) const LITRES: &str = " L";
+    pub(super) const VVM: &str = " vvm";
+    pub(super) const W_PER_M3: &str = " W/m³";
+    pub(super) const PER_H: &str = " 1/h";
+    pub(super) const E6_PER_ML: &str = " 1e6 cells/mL";
+    pub(super) const G_PER_L_PER_D: &str = " g/L/d";
+    pub(super) const G_PER_L: &str = " g/L";
+    pub(super) const MM: &str = " mM";
+    pub(super) const MOSM: &str = " mOsm/kg";
+    pub(super) const ML: &str = " mL";
+    pub(super) const NONE: &str = "";
+}
+
+/// Hard limits (errors) and validated ranges (warnings) of spec §8.
+mod limits {
+    pub(super) const TEMP_C: (f64, f64) = (26.0, 40.0);
+    pub(super) const TEMP_C_VALID: (f64, f64) = (30.0, 39.0);
+    pub(super) const PH: (f64, f64) = (6.4, 7.8);
+    pub(super) const PH_VALID: (f64, f64) = (6.7, 7.4);
+    pub(super) const PH_DEADBAND: (f64, f64) = (0.0, 0.3);
+    pub(super) const DO_PCT: (f64, f64) = (1.0, 200.0);
+    pub(super) const DO_PCT_VALID: (f64, f64) = (10.0, 100.0);
+    pub(super) const VCD: (f64, f64) = (0.05, 5.0);
+    pub(super) const VCD_VALID: (f64, f64) = (0.2, 2.0);
+    pub(super) const VIABILITY_PCT: (f64, f64) = (0.0, 100.0);
+    pub(super) const GLUCOSE_G_PER_L_PER_D: (f64, f64) = (0.0, 10.0);
+    pub(super) const GLUCOSE_G_PER_L_PER_D_VALID: (f64, f64) = (0.0, 3.0);
+    pub(super) const DURATION_D: (f64, f64) = (0.25, 30.0);
+    pub(super) const DURATION_D_VALID: (f64, f64) = (7.0, 21.0);
+    pub(super) const SPARGE_VVM: (f64, f64) = (0.001, 0.2);
+    pub(super) const SPARGE_VVM_VALID: (f64, f64) = (0.005, 0.1);
+    pub(super) const POWER_W_PER_M3: (f64, f64) = (1.0, 200.0);
+    pub(super) const POWER_W_PER_M3_VALID: (f64, f64) = (5.0, 60.0);
+    pub(super) const NOMINAL_VOLUME_L: (f64, f64) = (10.0, 5000.0);
+    pub(super) const NOMINAL_VOLUME_L_VALID: (f64, f64) = (50.0, 2000.0);
+    pub(super) const FEED_VOLUME_PCT: (f64, f64) = (0.0, 20.0);
+    pub(super) const KLA_PER_H: (f64, f64) = (0.1, 100.0);
+    pub(super) const SAMPLE_VOLUME_ML: (f64, f64) = (0.0, 500.0);
+    pub(super) const GLUCOSE_MM: (f64, f64) = (0.0, 5000.0);
+    pub(super) const GLUTAMINE_MM: (f64, f64) = (0.0, 500.0);
+    pub(super) const OSMOLALITY_MOSM: (f64, f64) = (0.0, 3000.0);
+    pub(super) const STOCK_GLUCOSE_G_PER_L: f64 = 1000.0;
+    pub(super) const TARGET_GLUCOSE_G_PER_L: f64 = 20.0;
+    pub(super) const RAMP_H: (f64, f64) = (0.0, 720.0);
+    pub(super) const FAULT_DURATION_H: f64 = 720.0;
+    pub(super) const FRACTION: (f64, f64) = (0.0, 1.0);
+    pub(super) const CV: (f64, f64) = (0.0, 1.0);
+    pub(super) const RTOL: (f64, f64) = (1e-10, 1e-3);
+    pub(super) const EXCURSION_TARGET_C: (f64, f64) = (20.0, 45.0);
+    pub(super) const EXCURSION_DELTA_C: (f64, f64) = (-10.0, 10.0);
+    pub(super) const CONTAMINANT_B0_G_PER_L: f64 = 1.0;
+    pub(super) const CRASH_DEATH_RATE_PER_H: (f64, f64) = (0.0, 1.0);
+    /// Initial fill as a fraction of the nominal volume (spec §2.3).
+    pub(super) const INITIAL_FILL_FRACTION: f64 = 0.58;
+    /// Largest projected harvest volume as a multiple of the nominal volume.
+    pub(super) const MAX_FILL_FACTOR: f64 = 1.1;
+}
+
+/// One semantic finding; `cross` marks findings that compare several fields.
+struct Finding {
+    diag: Diagnostic,
+    cross: bool,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    ctx: Option<(&'a str, &'a DeTable<'a>)>,
+    found: Vec<Finding>,
+    /// Whether the source writes `[[feeds]]` (otherwise the default feed plan applies).
+    feeds_written: bool,
+}
+
+/// How to print a number in messages: Rust's shortest round-trip form (`45.0`, `0.005`),
+/// TOML's spelling for non-finite values.
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "nan".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        }
+    } else {
+        format!("{v:?}")
+    }
+}
+
+fn range_text((lo, hi): (f64, f64), unit: &str) -> String {
+    format!("{}–{}{unit}", num(lo), num(hi))
+}
+
+impl<'a> Checker<'a> {
+    fn run(s: &Scenario, ctx: Option<(&'a str, &'a DeTable<'a>)>, file: &'a str) -> Vec<Finding> {
+        let feeds_written = ctx.is_none_or(|(_, root)| root.contains_key("feeds"));
+        let mut ck = Checker {
+            file,
+            ctx,
+            found: Vec::new(),
+            feeds_written,
+        };
+        ck.check(s);
+        ck.found
+    }
+
+    fn push(&mut self, severity: Severity, path: &str, message: String, cross: bool, at_key: bool) {
+        let mut line = None;
+        let mut column = None;
+        if let Some((src, root)) = self.ctx
+            && let Some(found) = locate::find(root, &locate::parse_path(path))
+        {
+            let span = match (&found.key, at_key && found.exact) {
+                (Some(key), true) => key.clone(),
+                _ => found.value.clone(),
+            };
+            let (l, c) = locate::line_col(src, span.start);
+            line = Some(l);
+            column = Some(c);
+        }
+        let diag = Diagnostic {
+            severity,
+            file: self.file.to_owned(),
+            line,
+            column,
+            path: path.to_owned(),
+            message,
+        };
+        self.found.push(Finding { diag, cross });
+    }
+
+    fn error(&mut self, path: &str, message: String) {
+        self.push(Severity::Error, path, message, false, false);
+    }
+
+    fn cross_error(&mut self, path: &str, message: String) {
+        self.push(Severity::Error, path, message, true, false);
+    }
+
+    fn key_error(&mut self, path: &str, message: String) {
+        self.push(Severity::Error, path, message, false, true);
+    }
+
+    fn warning(&mut self, path: &str, message: String) {
+        self.push(Severity::Warning, path, message, false, false);
+    }
+
+    /// Finite and within `hard` (error), and within `valid` if given (warning).
+    fn range(
+        &mut self,
+        path: &str,
+        v: f64,
+        hard: (f64, f64),
+        valid: Option<(f64, f64)>,
+        unit: &str,
+    ) -> bool {
+        if !self.finite(path, v) {
+            return false;
+        }
+        if v < hard.0 || v > hard.1 {
+            self.error(
+                path,
+                format!(
+                    "{path} = {} is out of range {}",
+                    num(v),
+                    range_text(hard, unit)
+                ),
+            );
+            return false;
+        }
+        if let Some(valid) = valid
+            && (v < valid.0 || v > valid.1)
+        {
+            self.warning(
+                path,
+                format!(
+                    "{path} = {} is outside the validated range {} (extrapolation)",
+                    num(v),
+                    range_text(valid, unit)
+                ),
+            );
+        }
+        true
+    }
+
+    /// Finite, > 0 and ≤ `max`.
+    fn positive(&mut self, path: &str, v: f64, max: f64, unit: &str) -> bool {
+        if !self.finite(path, v) {
+            return false;
+        }
+        if v <= 0.0 || v > max {
+            self.error(
+                path,
+                format!(
+                    "{path} = {} is out of range {} (must be > 0)",
+                    num(v),
+                    range_text((0.0, max), unit)
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn finite(&mut self, path: &str, v: f64) -> bool {
+        if v.is_finite() {
+            return true;
+        }
+        self.error(path, format!("{path} = {} is not a finite number", num(v)));
+        false
+    }
+
+    fn opt_range(
+        &mut self,
+        path: &str,
+        v: Option<f64>,
+        hard: (f64, f64),
+        valid: Option<(f64, f64)>,
+        unit: &str,
+    ) {
+        if let Some(v) = v {
+            self.range(path, v, hard, valid, unit);
+        }
+    }
+
+    fn check(&mut self, s: &Scenario) {
+        use limits as lim;
+        if s.schema_version != SCHEMA_VERSION {
+            self.error(
+                "schema_version",
+                format!(
+                    "schema_version = {} is not supported; expected {SCHEMA_VERSION}",
+                    s.schema_version
+                ),
+            );
+        }
+        if s.name.trim().is_empty() {
+            self.error("name", "name must not be empty".to_owned());
+        }
+        let duration_ok = self.range(
+            "duration_d",
+            s.duration_d,
+            lim::DURATION_D,
+            Some(lim::DURATION_D_VALID),
+            unit::DAYS,
+        );
+        // Cross-field time checks need a usable duration; a bad one is already reported.
+        let duration_d = duration_ok.then_some(s.duration_d);
+
+        self.check_vessel(s);
+        self.check_cell_line(s);
+        let inoc = &s.inoculum;
+        self.range(
+            "inoculum.vcd_e6_per_ml",
+            inoc.vcd_e6_per_ml,
+            lim::VCD,
+            Some(lim::VCD_VALID),
+            unit::E6_PER_ML,
+        );
+        self.range(
+            "inoculum.viability_pct",
+            inoc.viability_pct,
+            lim::VIABILITY_PCT,
+            None,
+            unit::PCT,
+        );
+
+        let sp = &s.setpoints;
+        self.range(
+            "setpoints.temp_c",
+            sp.temp_c,
+            lim::TEMP_C,
+            Some(lim::TEMP_C_VALID),
+            unit::DEGC,
+        );
+        self.range(
+            "setpoints.ph",
+            sp.ph,
+            lim::PH,
+            Some(lim::PH_VALID),
+            unit::PH,
+        );
+        self.range(
+            "setpoints.ph_deadband",
+            sp.ph_deadband,
+            lim::PH_DEADBAND,
+            None,
+            unit::PH,
+        );
+        self.range(
+            "setpoints.do_pct",
+            sp.do_pct,
+            lim::DO_PCT,
+            Some(lim::DO_PCT_VALID),
+            unit::PCT,
+        );
+
+        self.check_schedule(s, duration_d);
+        self.check_feeds(s, duration_d);
+        self.range(
+            "sensors.sample_volume_ml",
+            s.sensors.sample_volume_ml,
+            lim::SAMPLE_VOLUME_ML,
+            None,
+            unit::ML,
+        );
+        self.check_faults(s, duration_d);
+
+        self.range(
+            "random_fault.probability",
+            s.random_fault.probability,
+            lim::FRACTION,
+            None,
+            unit::NONE,
+        );
+        let var = &s.variability;
+        self.range(
+            "variability.mu_max_cv",
+            var.mu_max_cv,
+            lim::CV,
+            None,
+            unit::NONE,
+        );
+        self.range("variability.qp_cv", var.qp_cv, lim::CV, None, unit::NONE);
+        self.range(
+            "variability.yield_cv",
+            var.yield_cv,
+            lim::CV,
+            None,
+            unit::NONE,
+        );
+        self.range("model.rtol", s.model.rtol, lim::RTOL, None, unit::NONE);
+
+        self.check_projected_volume(s);
+    }
+
+    fn check_vessel(&mut self, s: &Scenario) {
+        use limits as lim;
+        let v = &s.vessel;
+        self.range(
+            "vessel.nominal_volume_l",
+            v.nominal_volume_l,
+            lim::NOMINAL_VOLUME_L,
+            Some(lim::NOMINAL_VOLUME_L_VALID),
+            unit::LITRES,
+        );
+        self.range(
+            "vessel.power_per_volume_w_per_m3",
+            v.power_per_volume_w_per_m3,
+            lim::POWER_W_PER_M3,
+            Some(lim::POWER_W_PER_M3_VALID),
+            unit::W_PER_M3,
+        );
+        let vvm_ok = self.range(
+            "vessel.sparge_vvm",
+            v.sparge_vvm,
+            lim::SPARGE_VVM,
+            Some(lim::SPARGE_VVM_VALID),
+            unit::VVM,
+        );
+        let max_ok = self.range(
+            "vessel.max_sparge_vvm",
+            v.max_sparge_vvm,
+            lim::SPARGE_VVM,
+            None,
+            unit::VVM,
+        );
+        if vvm_ok && max_ok && v.max_sparge_vvm < v.sparge_vvm {
+            self.cross_error(
+                "vessel.max_sparge_vvm",
+                format!(
+                    "vessel.max_sparge_vvm = {} is below vessel.sparge_vvm = {}",
+                    num(v.max_sparge_vvm),
+                    num(v.sparge_vvm)
+                ),
+            );
+        }
+        self.opt_range(
+            "vessel.kla_o2_per_h",
+            v.kla_o2_per_h,
+            lim::KLA_PER_H,
+            None,
+            unit::PER_H,
+        );
+    }
+
+    fn check_cell_line(&mut self, s: &Scenario) {
+        let id = s.cell_line.id.as_str();
+        if !CELL_LINES.contains(&id) {
+            let mut msg = format!(
+                "cell_line.id = \"{id}\" is not a known cell line; expected one of {}",
+                CELL_LINES.join(", ")
+            );
+            msg.push_str(&did_you_mean(id, CELL_LINES));
+            self.error("cell_line.id", msg);
+        }
+        let names = KineticParams::names();
+        let (lo, hi) = KineticParams::OVERRIDE_RANGE;
+        for (name, value) in &s.cell_line.overrides {
+            let path = format!("cell_line.overrides.{name}");
+            if !names.contains(&name.as_str()) {
+                let mut msg = format!(
+                    "unknown parameter `{name}` in [cell_line.overrides]; expected {}",
+                    names.join(", ")
+                );
+                msg.push_str(&did_you_mean(name, names.iter().copied()));
+                self.key_error(&path, msg);
+                continue;
+            }
+            self.range(&path, *value, (lo, hi), None, unit::NONE);
+        }
+    }
+
+    /// `path = v` must lie in [0, duration_d]; `what` names the default origin if any.
+    fn time_in_run(&mut self, path: &str, v: f64, duration_d: Option<f64>, note: &str) -> bool {
+        if !self.finite(path, v) {
+            return false;
+        }
+        if v < 0.0 {
+            self.error(path, format!("{path} = {} is before day 0{note}", num(v)));
+            return false;
+        }
+        if let Some(d) = duration_d
+            && v > d
+        {
+            self.cross_error(
+                path,
+                format!("{path} = {} is after duration_d = {}{note}", num(v), num(d)),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn check_schedule(&mut self, s: &Scenario, duration_d: Option<f64>) {
+        use limits as lim;
+        let has_glucose_dose = s.feeds.iter().any(|f| f.glucose_g_per_l_per_d.is_some());
+        let mut prev: Option<(usize, f64)> = None;
+        for (i, step) in s.schedule.iter().enumerate() {
+            let p = format!("schedule[{i}]");
+            let at = format!("{p}.at_d");
+            if self.time_in_run(&at, step.at_d, duration_d, "") {
+                if let Some((j, prev_at)) = prev
+                    && step.at_d <= prev_at
+                {
+                    self.cross_error(
+                        &at,
+                        format!(
+                            "{at} = {} is not after schedule[{j}].at_d = {} (schedule out of order: steps must be in strictly increasing time)",
+                            num(step.at_d),
+                            num(prev_at)
+                        ),
+                    );
+                }
+                prev = Some((i, step.at_d));
+            }
+            self.opt_range(
+                &format!("{p}.ramp_h"),
+                step.ramp_h,
+                lim::RAMP_H,
+                None,
+                unit::HOURS,
+            );
+            self.opt_range(
+                &format!("{p}.temp_c"),
+                step.temp_c,
+                lim::TEMP_C,
+                Some(lim::TEMP_C_VALID),
+                unit::DEGC,
+            );
+            self.opt_range(
+                &format!("{p}.ph"),
+                step.ph,
+                lim::PH,
+                Some(lim::PH_VALID),
+                unit::PH,
+            );
+            self.opt_range(
+                &format!("{p}.do_pct"),
+                step.do_pct,
+                lim::DO_PCT,
+                Some(lim::DO_PCT_VALID),
+                unit::PCT,
+            );
+            self.opt_range(
+                &format!("{p}.glucose_g_per_l_per_d"),
+                step.glucose_g_per_l_per_d,
+                lim::GLUCOSE_G_PER_L_PER_D,
+                Some(lim::GLUCOSE_G_PER_L_PER_D_VALID),
+                unit::G_PER_L_PER_D,
+            );
+            if let Some(vvm) = step.sparge_vvm {
+                let path = format!("{p}.sparge_vvm");
+                if self.range(
+                    &path,
+                    vvm,
+                    lim::SPARGE_VVM,
+                    Some(lim::SPARGE_VVM_VALID),
+                    unit::VVM,
+                ) && s.vessel.max_sparge_vvm.is_finite()
+                    && vvm > s.vessel.max_sparge_vvm
+                {
+                    self.cross_error(
+                        &path,
+                        format!(
+                            "{path} = {} is above vessel.max_sparge_vvm = {}",
+                            num(vvm),
+                            num(s.vessel.max_sparge_vvm)
+                        ),
+                    );
+                }
+            }
+            if step.glucose_g_per_l_per_d.is_some() && !has_glucose_dose {
+                self.warning(
+                    &format!("{p}.glucose_g_per_l_per_d"),
+                    format!(
+                        "{p}.glucose_g_per_l_per_d has no effect: no feed has glucose_g_per_l_per_d"
+                    ),
+                );
+            }
+            let changes = [
+                step.temp_c,
+                step.ph,
+                step.do_pct,
+                step.glucose_g_per_l_per_d,
+                step.sparge_vvm,
+            ];
+            if changes.iter().all(Option::is_none) {
+                self.warning(&p, format!("{p} changes nothing (give temp_c, ph, do_pct, glucose_g_per_l_per_d or sparge_vvm)"));
+            }
+        }
+    }
+
+    fn check_feeds(&mut self, s: &Scenario, duration_d: Option<f64>) {
+        let note = if self.feeds_written {
+            ""
+        } else {
+            " (default feed plan; write [[feeds]] to change it)"
+        };
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, feed) in s.feeds.iter().enumerate() {
+            let p = format!("feeds[{i}]");
+            if feed.name.trim().is_empty() {
+                self.error(&format!("{p}.name"), format!("{p}.name must not be empty"));
+            } else if let Some(j) = names.get(feed.name.as_str()) {
+                self.cross_error(
+                    &format!("{p}.name"),
+                    format!(
+                        "{p}.name = \"{}\" duplicates feeds[{j}].name (feed names must be unique)",
+                        feed.name
+                    ),
+                );
+            } else {
+                names.insert(feed.name.as_str(), i);
+            }
+            let start_ok =
+                self.time_in_run(&format!("{p}.start_d"), feed.start_d, duration_d, note);
+            let end_ok = self.time_in_run(&format!("{p}.end_d"), feed.end_d, duration_d, note);
+            if start_ok && end_ok && feed.end_d < feed.start_d {
+                self.cross_error(
+                    &format!("{p}.end_d"),
+                    format!(
+                        "{p}.end_d = {} is before {p}.start_d = {}{note}",
+                        num(feed.end_d),
+                        num(feed.start_d)
+                    ),
+                );
+            }
+            self.check_feed_fields(&p, feed);
+        }
+    }
+
+    fn check_feed_fields(&mut self, p: &str, feed: &Feed) {
+        use limits as lim;
+        let kind = feed_kind_str(feed.kind);
+        let fields: [(&str, Option<f64>); 7] = [
+            ("volume_pct_of_initial", feed.volume_pct_of_initial),
+            ("glucose_mm", feed.glucose_mm),
+            ("glutamine_mm", feed.glutamine_mm),
+            ("osmolality_mosm_per_kg", feed.osmolality_mosm_per_kg),
+            ("glucose_g_per_l_per_d", feed.glucose_g_per_l_per_d),
+            ("stock_glucose_g_per_l", feed.stock_glucose_g_per_l),
+            ("target_glucose_g_per_l", feed.target_glucose_g_per_l),
+        ];
+        let has = |name: &str| fields.iter().any(|(n, v)| *n == name && v.is_some());
+        let (required, forbidden): (&[&str], &[&str]) = match feed.kind {
+            FeedKind::Bolus => (
+                &["volume_pct_of_initial"],
+                &[
+                    "glucose_g_per_l_per_d",
+                    "stock_glucose_g_per_l",
+                    "target_glucose_g_per_l",
+                ],
+            ),
+            FeedKind::Continuous => {
+                let by_volume = feed.volume_pct_of_initial.is_some();
+                let by_dose = feed.glucose_g_per_l_per_d.is_some();
+                if by_volume && by_dose {
+                    self.cross_error(
+                        p,
+                        format!(
+                            "{p} (kind = \"continuous\") gives both volume_pct_of_initial and glucose_g_per_l_per_d; give one"
+                        ),
+                    );
+                    (&[], &["target_glucose_g_per_l"])
+                } else if by_volume {
+                    if !(has("glucose_mm") || has("glutamine_mm") || has("osmolality_mosm_per_kg"))
+                    {
+                        self.cross_error(
+                            p,
+                            format!(
+                                "{p} (kind = \"continuous\") with volume_pct_of_initial needs its composition: glucose_mm, glutamine_mm or osmolality_mosm_per_kg"
+                            ),
+                        );
+                    }
+                    (&[], &["stock_glucose_g_per_l", "target_glucose_g_per_l"])
+                } else if by_dose {
+                    (
+                        &["stock_glucose_g_per_l"],
+                        &["glucose_mm", "glutamine_mm", "target_glucose_g_per_l"],
+                    )
+                } else {
+                    self.cross_error(
+                        p,
+                        format!(
+                            "{p} (kind = \"continuous\") needs either volume_pct_of_initial (% of the initial volume per day, with glucose_mm/glutamine_mm) or glucose_g_per_l_per_d with stock_glucose_g_per_l"
+                        ),
+                    );
+                    (&[], &["target_glucose_g_per_l"])
+                }
+            }
+            FeedKind::BolusToTarget => (
+                &["target_glucose_g_per_l", "stock_glucose_g_per_l"],
+                &[
+                    "volume_pct_of_initial",
+                    "glucose_mm",
+                    "glutamine_mm",
+                    "osmolality_mosm_per_kg",
+                    "glucose_g_per_l_per_d",
+                ],
+            ),
+        };
+        for name in required {
+            if !has(name) {
+                self.cross_error(
+                    &format!("{p}.{name}"),
+                    format!("{p} (kind = \"{kind}\") needs {name}"),
+                );
+            }
+        }
+        for name in forbidden {
+            if has(name) {
+                self.push(
+                    Severity::Error,
+                    &format!("{p}.{name}"),
+                    format!("{p}.{name} does not apply to kind = \"{kind}\""),
+                    true,
+                    true,
+                );
+            }
+        }
+
+        let volume_unit = if feed.kind == FeedKind::Continuous {
+            " % of initial volume per day"
+        } else {
+            " % of initial volume"
+        };
+        self.opt_range(
+            &format!("{p}.volume_pct_of_initial"),
+            feed.volume_pct_of_initial,
+            lim::FEED_VOLUME_PCT,
+            None,
+            volume_unit,
+        );
+        self.opt_range(
+            &format!("{p}.glucose_mm"),
+            feed.glucose_mm,
+            lim::GLUCOSE_MM,
+            None,
+            unit::MM,
+        );
+        self.opt_range(
+            &format!("{p}.glutamine_mm"),
+            feed.glutamine_mm,
+            lim::GLUTAMINE_MM,
+            None,
+            unit::MM,
+        );
+        self.opt_range(
+            &format!("{p}.osmolality_mosm_per_kg"),
+            feed.osmolality_mosm_per_kg,
+            lim::OSMOLALITY_MOSM,
+            None,
+            unit::MOSM,
+        );
+        self.opt_range(
+            &format!("{p}.glucose_g_per_l_per_d"),
+            feed.glucose_g_per_l_per_d,
+            lim::GLUCOSE_G_PER_L_PER_D,
+            Some(lim::GLUCOSE_G_PER_L_PER_D_VALID),
+            unit::G_PER_L_PER_D,
+        );
+        if let Some(v) = feed.stock_glucose_g_per_l {
+            self.positive(
+                &format!("{p}.stock_glucose_g_per_l"),
+                v,
+                lim::STOCK_GLUCOSE_G_PER_L,
+                unit::G_PER_L,
+            );
+        }
+        if let Some(v) = feed.target_glucose_g_per_l {
+            self.positive(
+                &format!("{p}.target_glucose_g_per_l"),
+                v,
+                lim::TARGET_GLUCOSE_G_PER_L,
+                unit::G_PER_L,
+            );
+        }
+        if feed.kind != FeedKind::Continuous {
+            self.positive(
+                &format!("{p}.every_d"),
+                feed.every_d,
+                limits::DURATION_D.1,
+                unit::DAYS,
+            );
+        } else {
+            self.finite(&format!("{p}.every_d"), feed.every_d);
+        }
+    }
+
+    fn check_faults(&mut self, s: &Scenario, duration_d: Option<f64>) {
+        use limits as lim;
+        let feed_names: Vec<&str> = s.feeds.iter().map(|f| f.name.as_str()).collect();
+        for (i, fault) in s.faults.iter().enumerate() {
+            let p = format!("faults[{i}]");
+            let kind = fault.kind.as_str();
+            self.time_in_run(&format!("{p}.start_d"), fault.start_d, duration_d, "");
+            if let Some(h) = fault.duration_h {
+                self.positive(
+                    &format!("{p}.duration_h"),
+                    h,
+                    lim::FAULT_DURATION_H,
+                    unit::HOURS,
+                );
+            }
+
+            let applies: &[&str] = match fault.kind {
+                FaultKind::SensorDrift => &["signal", "rate_per_d"],
+                FaultKind::StuckSensor => &["signal"],
+                FaultKind::DoProbeFailure => &["mode"],
+                FaultKind::FeedPumpFailure => &["feed", "delivered_fraction"],
+                FaultKind::Contamination => &["b0_g_per_l"],
+                FaultKind::TemperatureExcursion => &["target_c", "delta_c"],
+                FaultKind::CultureCrash => &["death_rate_per_h"],
+            };
+            for name in present_fault_fields(fault) {
+                if !applies.contains(&name) {
+                    self.push(
+                        Severity::Error,
+                        &format!("{p}.{name}"),
+                        format!("{p}.{name} does not apply to kind = \"{kind}\""),
+                        true,
+                        true,
+                    );
+                }
+            }
+
+            match fault.kind {
+                FaultKind::SensorDrift | FaultKind::StuckSensor => {
+                    match fault.signal {
+                        None => {
+                            let choices = variants_of("Signal").unwrap_or_default().join(", ");
+                            self.cross_error(
+                            &format!("{p}.signal"),
+                            format!("{p} (kind = \"{kind}\") needs signal; expected one of {choices}"),
+                        );
+                        }
+                        Some(Signal::Pco2) if !s.sensors.online_pco2 => {
+                            self.cross_error(
+                            &format!("{p}.signal"),
+                            format!(
+                                "{p}.signal = \"pco2\" needs an in-line pCO2 probe, but sensors.online_pco2 = false"
+                            ),
+                        );
+                        }
+                        Some(_) => {}
+                    }
+                }
+                FaultKind::DoProbeFailure if fault.mode.is_none() => {
+                    let choices = variants_of("DoFailureMode").unwrap_or_default().join(", ");
+                    self.cross_error(
+                        &format!("{p}.mode"),
+                        format!("{p} (kind = \"{kind}\") needs mode; expected one of {choices}"),
+                    );
+                }
+                FaultKind::FeedPumpFailure => match &fault.feed {
+                    None => {
+                        self.cross_error(
+                            &format!("{p}.feed"),
+                            format!(
+                                "{p} (kind = \"{kind}\") needs feed; expected one of {}",
+                                feed_names.join(", ")
+                            ),
+                        );
+                    }
+                    Some(name) if !feed_names.contains(&name.as_str()) => {
+                        let mut msg = format!(
+                            "{p}.feed = \"{name}\" names no feed of this scenario; expected one of {}",
+                            feed_names.join(", ")
+                        );
+                        msg.push_str(&did_you_mean(name, feed_names.iter().copied()));
+                        self.cross_error(&format!("{p}.feed"), msg);
+                    }
+                    Some(_) => {}
+                },
+                FaultKind::TemperatureExcursion
+                    if fault.target_c.is_some() && fault.delta_c.is_some() =>
+                {
+                    self.cross_error(
+                        &format!("{p}.delta_c"),
+                        format!(
+                            "{p} (kind = \"{kind}\") gives both target_c and delta_c; give one"
+                        ),
+                    );
+                }
+                _ => {}
+            }
+
+            if let Some(rate) = fault.rate_per_d {
+                let path = format!("{p}.rate_per_d");
+                let (max, unit) = match fault.signal {
+                    Some(Signal::Temp) => (2.0, " °C/d"),
+                    Some(Signal::Ph) => (0.5, " pH/d"),
+                    Some(Signal::Do) => (20.0, " %/d"),
+                    Some(Signal::Pco2) => (50.0, " mmHg/d"),
+                    None => (f64::INFINITY, ""),
+                };
+                if max.is_finite() {
+                    self.range(&path, rate, (-max, max), None, unit);
+                } else {
+                    self.finite(&path, rate);
+                }
+            }
+            self.opt_range(
+                &format!("{p}.delivered_fraction"),
+                fault.delivered_fraction,
+                lim::FRACTION,
+                None,
+                unit::NONE,
+            );
+            self.opt_range(
+                &format!("{p}.target_c"),
+                fault.target_c,
+                lim::EXCURSION_TARGET_C,
+                None,
+                unit::DEGC,
+            );
+            self.opt_range(
+                &format!("{p}.delta_c"),
+                fault.delta_c,
+                lim::EXCURSION_DELTA_C,
+                None,
+                unit::DEGC,
+            );
+            if let Some(b0) = fault.b0_g_per_l {
+                self.positive(
+                    &format!("{p}.b0_g_per_l"),
+                    b0,
+                    lim::CONTAMINANT_B0_G_PER_L,
+                    unit::G_PER_L,
+                );
+            }
+            self.opt_range(
+                &format!("{p}.death_rate_per_h"),
+                fault.death_rate_per_h,
+                lim::CRASH_DEATH_RATE_PER_H,
+                None,
+                unit::PER_H,
+            );
+        }
+    }
+
+    /// Harvest volume estimate: initial fill + bolus and continuous feed volumes (per-litre
+    /// glucose doses taken on the nominal volume); base, samples and bolus-to-target
+    /// additions are left out.
+    fn check_projected_volume(&mut self, s: &Scenario) {
+        use limits as lim;
+        let v_nom = s.vessel.nominal_volume_l;
+        if !(v_nom.is_finite() && v_nom > 0.0) {
+            return;
+        }
+        let v0 = lim::INITIAL_FILL_FRACTION * v_nom;
+        let mut fed_l = 0.0;
+        for feed in &s.feeds {
+            let days = feed.end_d - feed.start_d;
+            if !days.is_finite() || days < 0.0 {
+                continue;
+            }
+            let added = match feed.kind {
+                FeedKind::Bolus => match feed.volume_pct_of_initial {
+                    Some(pct) if feed.every_d.is_finite() && feed.every_d > 0.0 => {
+                        let n_additions = (days / feed.every_d + 1e-9).floor() + 1.0;
+                        pct / 100.0 * v0 * n_additions
+                    }
+                    _ => 0.0,
+                },
+                FeedKind::Continuous => {
+                    let by_volume = feed
+                        .volume_pct_of_initial
+                        .map_or(0.0, |pct| pct / 100.0 * v0 * days);
+                    let by_dose = match (feed.glucose_g_per_l_per_d, feed.stock_glucose_g_per_l) {
+                        (Some(rate), Some(stock)) if stock > 0.0 => rate * v_nom / stock * days,
+                        _ => 0.0,
+                    };
+                    by_volume + by_dose
+                }
+                FeedKind::BolusToTarget => 0.0,
+            };
+            if added.is_finite() && added > 0.0 {
+                fed_l += added;
+            }
+        }
+        let projected_l = v0 + fed_l;
+        let max_l = lim::MAX_FILL_FACTOR * v_nom;
+        if projected_l > max_l {
+            let path = if self.feeds_written && !s.feeds.is_empty() {
+                "feeds"
+            } else {
+                "vessel.nominal_volume_l"
+            };
+            self.cross_error(
+                path,
+                format!(
+                    "projected harvest volume ≈ {projected_l:.1} L exceeds 1.1 × vessel.nominal_volume_l = {max_l:.1} L \
+                     (estimate: initial fill {v0:.1} L = 0.58 × nominal, plus {fed_l:.1} L of feeds; base and samples ignored)"
+                ),
+            );
+        }
+    }
+}
+
+fn feed_kind_str(kind: FeedKind) -> &'static str {
+    match kind {
+        FeedKind::Bolus => "bolus",
+        FeedKind::Continuous => "continuous",
+        FeedKind::BolusToTarget => "bolus_to_target",
+    }
+}
+
+/// Names of the kind-specific optional fields a fault sets.
+fn present_fault_fields(f: &Fault) -> Vec<&'static str> {
+    let all = [
+        ("signal", f.signal.is_some()),
+        ("rate_per_d", f.rate_per_d.is_some()),
+        ("mode", f.mode.is_some()),
+        ("feed", f.feed.is_some()),
+        ("delivered_fraction", f.delivered_fraction.is_some()),
+        ("target_c", f.target_c.is_some()),
+        ("delta_c", f.delta_c.is_some()),
+        ("b0_g_per_l", f.b0_g_per_l.is_some()),
+        ("death_rate_per_h", f.death_rate_per_h.is_some()),
+    ];
+    all.iter()
+        .filter(|(_, set)| *set)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<String> {
+        match parse_scenario(src, "t.toml") {
+            Ok((_, w)) => panic!("expected errors, got Ok with warnings {w:?}"),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn assert_has(all: &[String], needle: &str) {
+        assert!(
+            all.iter().any(|l| l.contains(needle)),
+            "no `{needle}` in:\n{}",
+            all.join("\n")
+        );
+    }
+
+    #[test]
+    fn empty_file_is_the_default_baseline() {
+        let (valid, warnings) = parse_scenario("", "empty.toml").expect("empty file is valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(valid.get(), &Scenario::default());
+    }
+
+    #[test]
+    fn spec_examples_render_exactly() {
+        let src = "[setpoints]\ntemp_c = 45.0\nph = 6.6\ntemprature_c = 3.0\n";
+        let e = errors(src);
+        assert_has(
+            &e,
+            "error: t.toml:2:10: setpoints.temp_c = 45.0 is out of range 26.0–40.0 °C",
+        );
+        assert_has(
+            &e,
+            "error: t.toml:4:1: unknown field `temprature_c` in [setpoints]; expected temp_c, ph, ph_deadband, do_pct (did you mean `temp_c`?)",
+        );
+        let (_, w) =
+            parse_scenario("[setpoints]\nph = 6.6\n", "t.toml").expect("valid with a warning");
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w[0].to_string(),
+            "warning: t.toml:2:6: setpoints.ph = 6.6 is outside the validated range 6.7–7.4 (extrapolation)"
+        );
+    }
+
+    #[test]
+    fn collects_every_deserializer_error() {
+        let src = "durationd = 3\n[vessel]\nsparger = \"bubbly\"\n[setpoints]\nph = \"high\"\n";
+        let e = errors(src);
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert_has(&e, "t.toml:1:1: unknown field `durationd` at the top level");
+        assert_has(&e, "(did you mean `duration_d`?)");
+        assert_has(
+            &e,
+            "t.toml:3:11: vessel.sparger = \"bubbly\" is not a valid choice; expected one of microsparger, drilled_hole, open_pipe",
+        );
+        assert_has(
+            &e,
+            "t.toml:5:6: setpoints.ph: wrong type: expected a number, found string \"high\"",
+        );
+    }
+
+    #[test]
+    fn did_you_mean_finds_close_names() {
+        assert_eq!(
+            did_you_mean("temprature_c", ["temp_c", "ph", "do_pct"]),
+            " (did you mean `temp_c`?)"
+        );
+        assert_eq!(
+            did_you_mean("mu_max_per_hr", KineticParams::names().iter().copied()),
+            " (did you mean `mu_max_per_h`?)"
+        );
+        assert_eq!(did_you_mean("zzzz", ["temp_c", "ph"]), "");
+        assert_eq!(
+            variants_of("Sparger"),
+            Some(vec![
+                "microsparger".into(),
+                "drilled_hole".into(),
+                "open_pipe".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn validate_without_source_still_reports() {
+        let mut s = Scenario::default();
+        s.setpoints.temp_c = f64::NAN;
+        let e = validate(s).expect_err("NaN is rejected");
+        assert_eq!(
+            e[0].to_string(),
+            "error: setpoints.temp_c = nan is not a finite number"
+        );
+    }
 }
