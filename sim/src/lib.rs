@@ -10,3 +10,14 @@ pub mod scenario;
 
 pub use params::KineticParams;
 pub use scenario::{Scenario, ValidScenario};
+pub mod error;
+pub mod model;
+pub mod physics;
+pub mod record;
+pub mod rng;
+pub mod run;
+pub mod sensors;
+
+pub use error::{Result, SimError};
+pub use record::{BatchRecord, Summary};
+pub use run::simulate;

@@ -68,6 +68,12 @@ pub struct KineticParams {
     pub k_tp_per_c: f64,
     /// Time constant of the qP temperature adaptation.
     pub tau_tp_h: f64,
+    /// Lumped inhibitory by-product formed per cell grown, mM per 1e6 cells/mL.
+    pub y_inh_mm_per_e6: f64,
+    /// Growth inhibition constant of the lumped by-product, mM.
+    pub ki_inh_mm: f64,
+    /// Death rate reached when the by-product fully inhibits growth, 1/h.
+    pub kd_inh_per_h: f64,
 }
 
 /// Identifiers of the embedded cell lines.
@@ -91,7 +97,7 @@ impl KineticParams {
             kd_st_per_h: 0.02,
             k_st_mm: 0.1,
             kd_co2_per_h: 0.01,
-            k_lys_per_h: 0.004,
+            k_lys_per_h: 0.008,
             y_x_glc_e9_per_mmol: 0.169,
             m_glc: 0.035,
             y_x_gln_e9_per_mmol: 0.974,
@@ -116,6 +122,9 @@ impl KineticParams {
             k_co2_p_mmhg: 145.0,
             k_tp_per_c: 0.15,
             tau_tp_h: 24.0,
+            y_inh_mm_per_e6: 1.0,
+            ki_inh_mm: 26.0,
+            kd_inh_per_h: 0.004,
         }
     }
 
@@ -233,6 +242,9 @@ field_table!(
     k_co2_p_mmhg,
     k_tp_per_c,
     tau_tp_h,
+    y_inh_mm_per_e6,
+    ki_inh_mm,
+    kd_inh_per_h,
 );
 
 /// Errors from [`KineticParams::set`].

@@ -88,19 +88,20 @@ fn default_duration_d() -> f64 {
     14.0
 }
 
-/// The platform feed plan: a daily nutrient bolus (days 3–13) and the seed's continuous
+/// The platform feed plan: a daily nutrient bolus (days 2–13; started a day earlier than
+/// the prototype's day 3 so glutamine does not run out before feeding, spec §2.9) and the seed's continuous
 /// glucose supplement (0.5 g per L culture per day from a 500 g/L stock).
 pub fn default_feeds() -> Vec<Feed> {
     vec![
         Feed {
             name: "platform".to_owned(),
             kind: FeedKind::Bolus,
-            start_d: 3.0,
+            start_d: 2.0,
             end_d: 13.0,
             every_d: 1.0,
             volume_pct_of_initial: Some(6.0),
             glucose_mm: Some(550.0),
-            glutamine_mm: Some(60.0),
+            glutamine_mm: Some(80.0),
             osmolality_mosm_per_kg: Some(450.0),
             ..Feed::empty("platform")
         },
