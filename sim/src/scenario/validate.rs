@@ -132,7 +132,13 @@ pub fn parse_scenario(
             }
             Err(e) => {
                 let (diag, to_remove) = serde_diag(&e, src, file, original);
-                errors.push(diag);
+                // A required field removed after a bad value is now "missing": said already.
+                let said = removed
+                    .iter()
+                    .any(|r| locate::path_to_string(r) == diag.path);
+                if !said {
+                    errors.push(diag);
+                }
                 match to_remove {
                     Some(path) if locate::remove(work.get_mut(), &path) => {
                         removed_element |= path.iter().any(|seg| matches!(seg, Seg::Index(_)));
@@ -451,7 +457,7 @@ fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -
             .zip(c.chars())
             .take_while(|(a, b)| a == b)
             .count();
-        let close = dist <= (lower.chars().count() / 3).max(2)
+        let close = (dist <= (lower.chars().count() / 3).max(2) && dist < lower.chars().count())
             || (lower.len() >= 3 && (is_subsequence(&c, &lower) || is_subsequence(&lower, &c)))
             || (prefix >= 3 && prefix * 5 >= lower.chars().count().min(c.chars().count()) * 3);
         if close && best.is_none_or(|(d, _)| dist < d) {
@@ -1384,6 +1390,13 @@ impl<'a> Checker<'a> {
         if !(v_nom.is_finite() && v_nom > 0.0) {
             return;
         }
+        // Feeds with bad times or fields would make the estimate noise; they are reported.
+        let feed_errors = self.found.iter().any(|f| {
+            f.diag.is_error() && (f.diag.path.starts_with("feeds") || f.diag.path == "duration_d")
+        });
+        if feed_errors {
+            return;
+        }
         let v0 = lim::INITIAL_FILL_FRACTION * v_nom;
         let mut fed_l = 0.0;
         for feed in &s.feeds {
@@ -1526,6 +1539,30 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_required_enum_is_reported_once() {
+        let e = errors(
+            "[[feeds]]\nname = \"g\"\nkind = \"drip\"\n\n[[faults]]\nkind = \"meteor\"\nstart_d = 1.0\n",
+        );
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert_has(
+            &e,
+            "t.toml:3:8: feeds[0].kind = \"drip\" is not a valid choice",
+        );
+        assert_has(
+            &e,
+            "t.toml:6:8: faults[0].kind = \"meteor\" is not a valid choice",
+        );
+    }
+
+    #[test]
+    fn projection_waits_for_feed_errors_to_be_fixed() {
+        let src = "[[feeds]]\nname = \"a\"\nkind = \"bolus\"\nstart_d = -1.0\nvolume_pct_of_initial = 20.0\n";
+        let e = errors(src);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_has(&e, "feeds[0].start_d = -1.0 is before day 0");
+    }
+
+    #[test]
     fn did_you_mean_finds_close_names() {
         assert_eq!(
             did_you_mean("temprature_c", ["temp_c", "ph", "do_pct"]),
@@ -1536,6 +1573,11 @@ mod tests {
             " (did you mean `mu_max_per_h`?)"
         );
         assert_eq!(did_you_mean("zzzz", ["temp_c", "ph"]), "");
+        assert_eq!(did_you_mean("E", ["A", "B", "C", "D"]), "");
+        assert_eq!(
+            did_you_mean("b", ["A", "B", "C", "D"]),
+            " (did you mean `B`?)"
+        );
         assert_eq!(
             variants_of("Sparger"),
             Some(vec![
