@@ -1,1 +1,65 @@
-fn main(){}
+//! `mabtwin` — command-line front end of the mabtwin digital twin for mAb production in
+//! CHO fed-batch culture. Thin by design: argument parsing, files, progress bars and
+//! plots live here; the science lives in the library crates.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod output;
+mod plot;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Digital twin for monoclonal-antibody production in CHO fed-batch culture.
+///
+/// Simulate a batch, check scenario files, generate training datasets and study
+/// scale-up, all without a wet lab. Scenarios are TOML files (see `scenarios/`) or the
+/// names of the built-in scenarios listed by `mabtwin scenario list`.
+#[derive(Parser, Debug)]
+#[command(name = "mabtwin", version, about, long_about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  mabtwin simulate baseline --out runs/base            # built-in seed baseline
+  mabtwin simulate scenarios/temp_shift_33c.toml --out runs/shift --seed 7
+  mabtwin scenario list
+  mabtwin scenario check my_process.toml
+  mabtwin dataset --n-batches 200 --seed 1 --out data/doe200
+  mabtwin scaleup baseline --volumes 50,200,500,2000 --rule constant-power-per-volume --out runs/scaleup";
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate one fed-batch run: truth, online (15 min) and offline (daily) data,
+    /// summary.json and PNG plots.
+    Simulate(cmd::simulate::Args),
+    /// List, show or check scenario files.
+    #[command(subcommand)]
+    Scenario(cmd::scenario::ScenarioCommand),
+    /// Generate a design-of-experiments dataset of simulated batches (surrogate training data).
+    Dataset(cmd::dataset::Args),
+    /// Run a process at several scales under a scale-up rule and compare.
+    Scaleup(cmd::scaleup::Args),
+    /// The `make demo` job: simulate the embedded baseline and a scale-up study.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Scenario(c) => cmd::scenario::run(c),
+        Command::Dataset(a) => cmd::dataset::run(a),
+        Command::Scaleup(a) => cmd::scaleup::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

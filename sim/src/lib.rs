@@ -10,6 +10,7 @@ pub mod scenario;
 
 pub use params::KineticParams;
 pub use scenario::{Scenario, ValidScenario};
+pub mod doe;
 pub mod error;
 pub mod model;
 pub mod physics;

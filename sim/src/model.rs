@@ -389,8 +389,8 @@ impl CultureModel {
             / (p.ki_amm_mm + pos(amm - p.amm_th_mm))
             * f_inh;
         let vvm = self.sparge_vvm(y);
-        let kd_bub = if vm.pluronic { 0.0 } else { physics::bubble_death_per_h(vm.sparger, vvm) };
         let b = y[ix::B].max(0.0);
+        let kd_bub = if vm.pluronic { 0.0 } else { physics::bubble_death_per_h(vm.sparger, vvm) };
         let mu_d = p.kd0_per_h * theta_d
             + p.mud_max_per_h * lac / (p.kd_lac_mm + lac) * amm / (p.kd_amm_mm + amm)
             + p.kd_st_per_h * p.k_st_mm / (p.k_st_mm + glc)
@@ -612,7 +612,6 @@ impl CultureModel {
         dy[ix::OSM_F] = osm_in / v - d * y[ix::OSM_F];
         dy[ix::T_L] = (r.t_sp_eff - t_l) / self.vessel.tau_temp_h;
         dy[ix::T_AD] = (t_l - y[ix::T_AD]) / p.tau_tp_h;
-        let b = y[ix::B].max(0.0);
         dy[ix::B] = r.contam_growth - d * y[ix::B];
 
         // PI integrators with conditional-integration anti-windup.
