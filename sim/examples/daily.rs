@@ -5,7 +5,9 @@ use sim::scenario::{self, SensorProfile};
 fn main() {
     let src = std::env::args().nth(1).map(|f| std::fs::read_to_string(f).expect("readable file")).unwrap_or_default();
     let mut s: sim::Scenario = toml::from_str(&src).expect("valid TOML scenario");
-    s.sensors.profile = SensorProfile::None;
+    if std::env::var_os("KEEP_PROFILE").is_none() {
+        s.sensors.profile = SensorProfile::None;
+    }
     let (valid, _) = scenario::validate(s).expect("valid scenario");
     let t0 = std::time::Instant::now();
     let rec = sim::simulate(&valid).expect("simulation runs");

@@ -41,6 +41,16 @@ pub struct Ledger {
     pub amm_sampled_mmol: f64,
     pub p_sampled_mg: f64,
     pub cells_sampled_e9: f64,
+    /// From the solver's accumulators at the end of the run.
+    pub base_l: f64,
+    pub continuous_feed_l: f64,
+    pub glc_continuous_mmol: f64,
+    pub glc_used_mmol: f64,
+    pub p_made_mg: f64,
+    pub initial_volume_l: f64,
+    pub final_glc_mmol: f64,
+    pub final_p_mg: f64,
+    pub final_volume_l: f64,
 }
 
 /// A fault resolved to a time window and concrete magnitudes.
@@ -111,7 +121,19 @@ pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Le
         }
     }
     let summary = runner.summary();
-    let ledger = runner.ledger;
+    let y = runner.y;
+    let ledger = Ledger {
+        base_l: y[ix::CUM_BASE_L],
+        continuous_feed_l: y[ix::CUM_CONT_L],
+        glc_continuous_mmol: y[ix::CUM_GLC_IN],
+        glc_used_mmol: y[ix::CUM_GLC_USED],
+        p_made_mg: y[ix::CUM_P_MADE],
+        initial_volume_l: runner.v0_l,
+        final_glc_mmol: y[ix::GLC] * y[ix::V],
+        final_p_mg: y[ix::P] * y[ix::V],
+        final_volume_l: y[ix::V],
+        ..runner.ledger
+    };
     Ok((
         BatchRecord { truth: runner.truth, online: runner.online, offline: runner.offline, events: runner.events, summary },
         ledger,
@@ -735,7 +757,11 @@ impl<'a> Runner<'a> {
             && !matches!(self.model.inputs.ph_meas, MeasuredBias::Frozen(_))
         {
             let online = self.model.inputs.ph_meas.apply(self.t_h, d.ph);
-            if (online - ph_off).abs() > 0.05 {
+            // Differences beyond 0.3 pH are treated as a bad offline reading, not a drift.
+            let diff = (online - ph_off).abs();
+            if diff > 0.3 {
+                self.event("restandardize_skipped", format!("ph online {online:.3} vs offline {ph_off:.3}: implausible"), 0.0);
+            } else if diff > 0.05 {
                 self.ph_correction += ph_off - online;
                 self.event("restandardize", format!("ph online {online:.3} -> offline {ph_off:.3}"), 0.0);
                 self.update_inputs();

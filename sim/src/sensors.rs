@@ -205,7 +205,12 @@ impl OfflineLab {
         let mut y = truth * (1.0 + a.rel_sd * self.factor * z_rel) + a.abs_sd * self.factor * z_abs;
         if u_out < P_OUTLIER {
             let sign = if u_sign < 0.5 { -1.0 } else { 1.0 };
-            y *= 1.0 + sign * (0.2 + 0.3 * u_mag);
+            if a.name == "ph" {
+                // A gross pH error is an offset (e.g. an unequilibrated sample), not a ratio.
+                y += sign * (0.1 + 0.15 * u_mag);
+            } else {
+                y *= 1.0 + sign * (0.2 + 0.3 * u_mag);
+            }
             flags.push(format!("outlier:{}", a.name));
         }
         if y < a.loq {
