@@ -106,3 +106,48 @@ fn seed_optimum_is_reported_not_tuned() {
     println!("seed optimum: {:.3} g/L vs baseline {:.3} g/L", opt.final_titer_g_per_l, base.final_titer_g_per_l);
     assert!(opt.final_titer_g_per_l > base.final_titer_g_per_l);
 }
+
+#[test]
+fn every_fault_is_labelled_with_exactly_its_window() {
+    use sim::scenario::{Fault, FaultKind, Signal};
+    for kind in FaultKind::ALL {
+        let mut s = Scenario::default();
+        let mut f = Fault::new(kind, 6.0);
+        f.duration_h = Some(12.0);
+        match kind {
+            FaultKind::SensorDrift | FaultKind::StuckSensor => f.signal = Some(Signal::Ph),
+            FaultKind::DoProbeFailure => f.mode = Some(sim::scenario::DoFailureMode::ReadsZero),
+            FaultKind::FeedPumpFailure => f.feed = Some("platform".into()),
+            FaultKind::Contamination => f.duration_h = None,
+            _ => {}
+        }
+        s.faults.push(f);
+        let (v, _) = validate(s).expect("valid");
+        let rec = simulate(&v).expect("runs");
+        assert_eq!(rec.summary.faults.len(), 1, "{kind:?}");
+        let l = &rec.summary.faults[0];
+        assert_eq!(l.kind, kind.as_str());
+        assert_eq!(l.start_h, 144.0);
+        let end = if kind == FaultKind::Contamination { 336.0 } else { 156.0 };
+        assert_eq!(l.end_h, end, "{kind:?}");
+    }
+}
+
+#[test]
+fn do_probe_reading_zero_drives_true_do_up_and_contamination_crashes_the_culture() {
+    use sim::scenario::{DoFailureMode, Fault, FaultKind};
+    let mut s = Scenario::default();
+    let mut f = Fault::new(FaultKind::DoProbeFailure, 6.0);
+    f.mode = Some(DoFailureMode::ReadsZero);
+    f.duration_h = Some(12.0);
+    s.faults.push(f);
+    let (v, _) = validate(s).expect("valid");
+    let rec = simulate(&v).expect("runs");
+    let max_do = rec.truth.iter().filter(|r| r.t_h > 150.0 && r.t_h < 156.0).map(|r| r.do_pct).fold(0.0, f64::max);
+    assert!(max_do > 100.0, "{max_do}");
+    let mut s = Scenario::default();
+    s.faults.push(Fault::new(FaultKind::Contamination, 6.0));
+    let (v, _) = validate(s).expect("valid");
+    let rec = simulate(&v).expect("runs");
+    assert!(rec.summary.final_viability_pct < 20.0, "{}", rec.summary.final_viability_pct);
+}
