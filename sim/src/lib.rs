@@ -14,6 +14,7 @@ pub mod doe;
 pub mod error;
 pub mod model;
 pub mod physics;
+pub mod presets;
 pub mod record;
 pub mod rng;
 pub mod run;
