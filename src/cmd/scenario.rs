@@ -3,7 +3,10 @@
 use super::{EXIT_INVALID, Loaded, load_scenario, print_diagnostics};
 use anyhow::Result;
 use clap::Subcommand;
+use crate::output::write_atomic;
 use sim::scenario::builtin;
+use sim::scenario::doe_import::{DoeImportOptions, import_doe};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -20,6 +23,26 @@ pub(crate) enum ScenarioCommand {
         /// Scenario file (TOML) or built-in name.
         file: String,
     },
+    /// Turn a DoE plan (CSV of the CHO cross-scale simulator format) into scenario files.
+    ImportDoe {
+        /// The plan (CSV).
+        file: PathBuf,
+        /// Map a plan scale to a mabtwin volume, e.g. `2L=50` (repeatable).
+        #[arg(long, value_parser = parse_scale_map)]
+        scale_map: Vec<(String, f64)>,
+        /// Temperature after the plan's `temp_shift_time_h`, °C.
+        #[arg(long, default_value_t = 33.0)]
+        shift_temp_c: f64,
+        /// Output folder for one `<BatchName>.toml` per run.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn parse_scale_map(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected LABEL=VOLUME_L, e.g. 2L=50, got {s:?}"))?;
+    let v: f64 = v.parse().map_err(|_| format!("volume in {s:?} is not a number"))?;
+    Ok((k.to_owned(), v))
 }
 
 pub(crate) fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
@@ -55,5 +78,29 @@ pub(crate) fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
                 Ok(ExitCode::from(EXIT_INVALID))
             }
         },
+        ScenarioCommand::ImportDoe { file, scale_map, shift_temp_c, out } => {
+            let src = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let opts = DoeImportOptions { scale_map: scale_map.into_iter().collect(), shift_temp_c };
+            let label = file.file_name().and_then(|n| n.to_str()).unwrap_or("plan.csv");
+            match import_doe(&src, label, &opts) {
+                Ok((runs, warnings)) => {
+                    for w in warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    for r in &runs {
+                        let toml = toml::to_string(r.scenario.get())?;
+                        write_atomic(&out.join(format!("{}.toml", r.name)), toml.as_bytes())?;
+                    }
+                    println!("imported {} runs into {}/", runs.len(), out.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    for e in errors {
+                        eprintln!("error: {e}");
+                    }
+                    Ok(ExitCode::from(EXIT_INVALID))
+                }
+            }
+        }
     }
 }

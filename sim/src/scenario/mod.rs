@@ -3,6 +3,7 @@
 //! ([`validate`]), and the scenarios embedded in the binary ([`builtin`]).
 
 pub mod builtin;
+pub mod doe_import;
 mod locate;
 pub mod spec;
 mod validate;

@@ -536,7 +536,7 @@ mod limits {
     pub(super) const NOMINAL_VOLUME_L: (f64, f64) = (10.0, 5000.0);
     pub(super) const NOMINAL_VOLUME_L_VALID: (f64, f64) = (50.0, 2000.0);
     pub(super) const FEED_VOLUME_PCT: (f64, f64) = (0.0, 20.0);
-    pub(super) const KLA_PER_H: (f64, f64) = (0.1, 100.0);
+    pub(super) const KLA_PER_H: (f64, f64) = (0.1, 1000.0); // bench vessels reach several hundred 1/h
     pub(super) const SAMPLE_VOLUME_ML: (f64, f64) = (0.0, 500.0);
     pub(super) const GLUCOSE_MM: (f64, f64) = (0.0, 5000.0);
     pub(super) const GLUTAMINE_MM: (f64, f64) = (0.0, 500.0);
