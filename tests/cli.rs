@@ -222,3 +222,23 @@ fn compare(name: &str, want: &str, got: &str) {
         }
     }
 }
+
+#[test]
+fn scenario_schema_is_json_schema_of_every_section() {
+    let o = mabtwin(&["scenario", "schema"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    for key in ["vessel", "setpoints", "feeds", "schedule", "faults", "sensors"] {
+        assert!(v["properties"][key].is_object(), "schema lacks {key}");
+    }
+    assert_eq!(v["additionalProperties"], serde_json::Value::Bool(false));
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let o = mabtwin(&["--help"]);
+    let t = text(&o);
+    for word in ["simulate", "scenario", "dataset", "scaleup", "Examples:"] {
+        assert!(t.contains(word), "--help lacks {word}");
+    }
+}

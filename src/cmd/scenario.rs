@@ -23,6 +23,8 @@ pub(crate) enum ScenarioCommand {
         /// Scenario file (TOML) or built-in name.
         file: String,
     },
+    /// Print the JSON Schema of scenario files (for editor completion and validation).
+    Schema,
     /// Turn a DoE plan (CSV of the CHO cross-scale simulator format) into scenario files.
     ImportDoe {
         /// The plan (CSV).
@@ -78,6 +80,10 @@ pub(crate) fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
                 Ok(ExitCode::from(EXIT_INVALID))
             }
         },
+        ScenarioCommand::Schema => {
+            println!("{}", serde_json::to_string_pretty(&sim::scenario::json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
         ScenarioCommand::ImportDoe { file, scale_map, shift_temp_c, out } => {
             let src = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let opts = DoeImportOptions { scale_map: scale_map.into_iter().collect(), shift_temp_c };

@@ -4,6 +4,7 @@
 //! These serde types are *unchecked*: [`super::validate`] turns one into a
 //! [`super::ValidScenario`], the only type the simulator accepts.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A complete scenario: vessel, cell line, setpoints, schedule, feeds, sensors, faults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     #[serde(default = "default_schema_version")]
@@ -117,7 +118,7 @@ pub fn default_feeds() -> Vec<Feed> {
     ]
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sparger {
     Microsparger,
@@ -125,7 +126,7 @@ pub enum Sparger {
     OpenPipe,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Impeller {
     PitchedBlade,
@@ -134,7 +135,7 @@ pub enum Impeller {
 }
 
 /// How agitation and gassing are chosen when the vessel is not at its reference scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScaleUpRule {
     ConstantPowerPerVolume,
@@ -145,7 +146,7 @@ pub enum ScaleUpRule {
 }
 
 /// Vessel geometry, agitation and gassing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Vessel {
     #[serde(default = "default_nominal_volume_l")]
@@ -216,7 +217,7 @@ fn default_true() -> bool {
 }
 
 /// Cell line A–D and optional per-parameter overrides (names as in `sim::params`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CellLineSpec {
     #[serde(default = "default_line")]
@@ -235,7 +236,7 @@ fn default_line() -> String {
     "A".to_owned()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Inoculum {
     #[serde(default = "default_vcd")]
@@ -258,7 +259,7 @@ fn default_viability() -> f64 {
 }
 
 /// Initial control setpoints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Setpoints {
     #[serde(default = "default_temp")]
@@ -291,7 +292,7 @@ fn default_do() -> f64 {
 }
 
 /// A change of setpoints (and of the glucose supplement rate or gas flow) at `at_d`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleStep {
     pub at_d: f64,
@@ -311,7 +312,7 @@ pub struct ScheduleStep {
     pub sparge_vvm: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedKind {
     /// Instant additions every `every_d` days from `start_d` to `end_d` (inclusive).
@@ -325,7 +326,7 @@ pub enum FeedKind {
 
 /// One feed stream. Which optional fields apply depends on `kind` (see the README's
 /// scenario reference); the validator reports fields that do not fit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Feed {
     pub name: String,
@@ -382,7 +383,7 @@ impl Feed {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SensorProfile {
     /// Measured = truth at sample times.
@@ -392,7 +393,7 @@ pub enum SensorProfile {
     Degraded,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sensors {
     #[serde(default = "default_profile")]
@@ -426,7 +427,7 @@ fn default_sample_ml() -> f64 {
     25.0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     SensorDrift,
@@ -463,7 +464,7 @@ impl FaultKind {
 }
 
 /// An online signal a sensor fault can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     Temp,
@@ -472,7 +473,7 @@ pub enum Signal {
     Pco2,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DoFailureMode {
     ReadsZero,
@@ -483,7 +484,7 @@ pub enum DoFailureMode {
 
 /// An injected fault acting on `[start_d, start_d + duration_h]` (open-ended without
 /// `duration_h`). Which optional fields apply depends on `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     pub kind: FaultKind,
@@ -538,7 +539,7 @@ impl Fault {
 }
 
 /// Draws one fault per batch: kind, start (day 2–12) and magnitude (U(0.5, 2) × default).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomFault {
     /// Probability that the batch gets a fault (0 = never).
@@ -547,7 +548,7 @@ pub struct RandomFault {
 }
 
 /// Batch-to-batch variability of the cell line (lognormal coefficients of variation).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Variability {
     #[serde(default)]
@@ -570,19 +571,19 @@ fn default_cv() -> f64 {
     0.05
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     Platform,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fidelity {
     Default,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelOptions {
     #[serde(default = "default_preset")]
@@ -608,4 +609,9 @@ fn default_fidelity() -> Fidelity {
 }
 fn default_rtol() -> f64 {
     1e-6
+}
+
+/// The JSON Schema of the scenario format (for editors and other tools).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
 }
