@@ -9,7 +9,7 @@ use crate::physics::{self, Geometry};
 use crate::scenario::Sparger;
 
 /// Number of entries in the solver vector.
-pub const N_STATES: usize = 34;
+pub const N_STATES: usize = 35;
 /// The solver vector type.
 pub type StateVec = nalgebra::SVector<f64, N_STATES>;
 
@@ -83,6 +83,8 @@ pub mod ix {
     pub const CUM_GLN_IN: usize = 32;
     /// Lumped inhibitory by-product of growth (Richelle 2022), mM-equivalent.
     pub const INH: usize = 33;
+    /// Agitation (third DO stage) integral, %·h.
+    pub const I_AGIT: usize = 34;
 }
 
 /// Molar mass of glucose.
@@ -200,6 +202,10 @@ pub mod loops {
     pub const DO_Y_O2_BIAS: f64 = 0.2095;
     /// Gas-flow stage: the integral (in %·h) that brings vvm to its maximum.
     pub const GAS_FULL_PCT_H: f64 = 20.0;
+    /// Agitation stage: the integral (in %·h) that brings agitation to its maximum tip speed.
+    pub const AGIT_FULL_PCT_H: f64 = 20.0;
+    /// Highest impeller tip speed the DO cascade may use.
+    pub const MAX_TIP_SPEED_M_PER_S: f64 = 2.0;
     /// pH base loop, meq/(L·h) per pH unit, integral time h, cap meq/(L·h) (1 % V/day).
     pub const BASE_KP: f64 = 60.0;
     pub const BASE_TI_H: f64 = 4.0;
@@ -276,6 +282,7 @@ pub struct Derived {
     pub gi_pct: f64,
     pub acidic_pct: f64,
     pub temp_sp_eff_c: f64,
+    pub agitation_rpm: f64,
 }
 
 /// The full model: parameters, vessel and the current segment's inputs.
@@ -440,7 +447,8 @@ impl CultureModel {
         let y_co2 = smooth_clamp(co2_unsat, 0.0, loops::CO2_Y_MAX, 0.01 * loops::CO2_Y_MAX).min(1.0 - y_o2);
 
         // Gas transfer (§2.5).
-        let (otr, ctr, kla_o2) = self.gas_transfer(v, vvm, y_o2, y_co2, dox, co2, t_l, s_o2, s_co2);
+        let agit = self.agitation_multiplier(y);
+        let (otr, ctr, kla_o2) = self.gas_transfer(v, vvm, agit, y_o2, y_co2, dox, co2, t_l, s_o2, s_co2);
 
         Rates {
             mu,
@@ -476,6 +484,14 @@ impl CultureModel {
         }
     }
 
+    /// Power-per-volume multiplier of the third DO stage (agitation up to 2 m/s tip speed;
+    /// at fixed impeller diameter P/V ∝ tip speed³).
+    fn agitation_multiplier(&self, y: &StateVec) -> f64 {
+        let tip = self.vessel.geometry.tip_speed_m_per_s;
+        let max = (loops::MAX_TIP_SPEED_M_PER_S / tip).powi(3).max(1.0);
+        1.0 + (max - 1.0) * (y[ix::I_AGIT].max(0.0) / loops::AGIT_FULL_PCT_H).min(1.0)
+    }
+
     /// Sparge gas flow (vvm) including the second DO stage.
     fn sparge_vvm(&self, y: &StateVec) -> f64 {
         let inp = &self.inputs;
@@ -489,6 +505,7 @@ impl CultureModel {
         &self,
         v: f64,
         vvm: f64,
+        agitation_multiplier: f64,
         y_o2: f64,
         y_co2: f64,
         dox: f64,
@@ -509,7 +526,9 @@ impl CultureModel {
             return (otr, ctr, kla_o2);
         }
         let p_mean = physics::mean_pressure_atm(g.height_at_m(v));
-        let kla_o2 = vm.kla_o2_override_per_h.unwrap_or_else(|| g.kla_o2_per_h(vm.sparger, q_l_per_min, t_l, p_mean));
+        let kla_o2 = vm
+            .kla_o2_override_per_h
+            .unwrap_or_else(|| g.kla_o2_per_h(vm.sparger, q_l_per_min, t_l, p_mean) * agitation_multiplier.powf(0.4));
         let kla_co2 = 0.9 * kla_o2;
         let g_mol_per_h = q_l_per_min * 60.0 / physics::MOLAR_VOLUME_L_PER_MOL;
         let sparge = |kla: f64, s: f64, y_in: f64, c: f64| -> f64 {
@@ -551,6 +570,7 @@ impl CultureModel {
             gi_pct: if p > 1e-12 { (100.0 * y[ix::P_GAL] / p).clamp(0.0, 100.0) } else { 100.0 * r.g_gal },
             acidic_pct: if p > 1e-12 { (100.0 * y[ix::P_AC] / p).clamp(0.0, 100.0) } else { 15.0 },
             temp_sp_eff_c: r.t_sp_eff,
+            agitation_rpm: self.vessel.geometry.agitation_rpm * self.agitation_multiplier(y).cbrt(),
         }
     }
 
@@ -629,6 +649,15 @@ impl CultureModel {
         dy[ix::I_GAS] = if r.do_unsat >= 0.99 && r.e_do > 0.0 {
             if y[ix::I_GAS] >= loops::GAS_FULL_PCT_H { 0.0 } else { r.e_do }
         } else if r.e_do < 0.0 && y[ix::I_GAS] > 0.0 {
+            r.e_do
+        } else {
+            0.0
+        };
+        // Third DO stage: agitation, once oxygen and gas flow are both at their maximum.
+        let gas_full = y[ix::I_GAS] >= loops::GAS_FULL_PCT_H || self.inputs.max_sparge_vvm <= self.inputs.sparge_vvm;
+        dy[ix::I_AGIT] = if r.do_unsat >= 0.99 && r.e_do > 0.0 && gas_full {
+            if y[ix::I_AGIT] >= loops::AGIT_FULL_PCT_H { 0.0 } else { r.e_do }
+        } else if r.e_do < 0.0 && y[ix::I_AGIT] > 0.0 {
             r.e_do
         } else {
             0.0

@@ -36,6 +36,7 @@ pub struct TruthRow {
     pub our_mm_per_h: f64,
     pub kla_o2_per_h: f64,
     pub sparge_vvm: f64,
+    pub agitation_rpm: f64,
     pub o2_fraction: f64,
     pub co2_fraction: f64,
     pub base_rate_meq_per_l_per_h: f64,

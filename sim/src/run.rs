@@ -646,6 +646,7 @@ impl<'a> Runner<'a> {
             our_mm_per_h: d.our_mm_per_h,
             kla_o2_per_h: d.kla_o2_per_h,
             sparge_vvm: d.sparge_vvm,
+            agitation_rpm: d.agitation_rpm,
             o2_fraction: d.y_o2,
             co2_fraction: d.y_co2,
             base_rate_meq_per_l_per_h: d.base_meq_per_l_h,
@@ -676,7 +677,6 @@ impl<'a> Runner<'a> {
         let factor = sensors::profile_factor(self.scenario.sensors.profile);
         let mut z = || -> f64 { Normal::new(0.0, 1.0).map(|n| n.sample(&mut self.misc_rng)).unwrap_or(0.0) };
         let (z_rpm, z_gas, z_vol, z_o2, z_co2) = (z(), z(), z(), z(), z());
-        let geometry = &self.model.vessel.geometry;
         let sparge_l_per_min = row.sparge_vvm * row.volume_l;
         let mfc_fs = self.scenario.vessel.max_sparge_vvm * self.scenario.vessel.nominal_volume_l;
         let do_dropout = self.fault_active(|f| f.kind == FaultKind::DoProbeFailure && f.mode == Some(DoFailureMode::Dropout));
@@ -698,7 +698,7 @@ impl<'a> Runner<'a> {
             } else {
                 pco2_r.map(|v| v.max(0.0))
             },
-            agitation_rpm: Some(geometry.agitation_rpm * (1.0 + sensors::RPM_REL_SD * factor * z_rpm)),
+            agitation_rpm: Some(row.agitation_rpm * (1.0 + sensors::RPM_REL_SD * factor * z_rpm)),
             sparge_l_per_min: Some((sparge_l_per_min + mfc_fs * (self.mfc_offset + sensors::MFC_NOISE_FS * factor * z_gas)).max(0.0)),
             o2_fraction: Some((row.o2_fraction + 0.005 * factor * z_o2).clamp(0.0, 1.0)),
             co2_fraction: Some((row.co2_fraction + 0.005 * factor * z_co2).clamp(0.0, 1.0)),

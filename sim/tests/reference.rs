@@ -151,3 +151,26 @@ fn do_probe_reading_zero_drives_true_do_up_and_contamination_crashes_the_culture
     let rec = simulate(&v).expect("runs");
     assert!(rec.summary.final_viability_pct < 20.0, "{}", rec.summary.final_viability_pct);
 }
+
+#[test]
+fn do_cascade_raises_gas_flow_then_agitation_when_oxygen_is_short() {
+    let run = |max_vvm: f64| {
+        let mut s = at_scale(2000.0, 0.001);
+        s.vessel.sparger = sim::scenario::Sparger::OpenPipe;
+        s.vessel.max_sparge_vvm = max_vvm;
+        s.sensors.profile = SensorProfile::None;
+        let (v, _) = validate(s).expect("valid");
+        simulate(&v).expect("runs")
+    };
+    // Stage 2: gas flow rises above its base when O2 blending saturates.
+    let rec = run(0.002);
+    let max_vvm = rec.truth.iter().map(|r| r.sparge_vvm).fold(0.0, f64::max);
+    assert!(max_vvm > 0.0011, "gas flow not raised: {max_vvm}");
+    // Stage 3: with no gas-flow headroom, agitation rises instead.
+    let rec = run(0.001);
+    let first = rec.truth[0].agitation_rpm;
+    let max_rpm = rec.truth.iter().map(|r| r.agitation_rpm).fold(0.0, f64::max);
+    assert!(max_rpm > 1.02 * first, "agitation not raised: {max_rpm} vs {first}");
+    let min_do = rec.truth.iter().filter(|r| r.t_h > 24.0).map(|r| r.do_pct).fold(f64::INFINITY, f64::min);
+    assert!(min_do > 30.0, "DO fell to {min_do}");
+}
