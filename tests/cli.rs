@@ -140,6 +140,13 @@ fn dataset_small_is_complete_and_deterministic() {
         out
     };
     let (a, b) = (run("a"), run("b"));
+    // thread count never changes the data
+    let c = dir.path().join("c");
+    let o = mabtwin(&["dataset", "--n-batches", "6", "--seed", "3", "--threads", "1", "--quiet", "--out", c.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in ["online.csv", "offline.csv", "truth.csv", "manifest.json"] {
+        assert_eq!(std::fs::read(a.join(f)).expect("a"), std::fs::read(c.join(f)).expect("c"), "{f} depends on the thread count");
+    }
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("manifest.json")).expect("manifest")).expect("json");
     assert_eq!(manifest["n_batches"], 6);
     assert_eq!(manifest["batches"].as_array().expect("batches").len(), 6);

@@ -51,6 +51,11 @@ pub struct Ledger {
     pub final_glc_mmol: f64,
     pub final_p_mg: f64,
     pub final_volume_l: f64,
+    /// Cells (viable + dead) × volume at the start and end, grown and lysed, 1e9 cells.
+    pub initial_cells_e9: f64,
+    pub final_cells_e9: f64,
+    pub cells_grown_e9: f64,
+    pub cells_lysed_e9: f64,
 }
 
 /// A fault resolved to a time window and concrete magnitudes.
@@ -99,6 +104,7 @@ struct Runner<'a> {
     offline: Vec<OfflineRow>,
     events: Vec<Event>,
     mfc_offset: f64,
+    initial_cells_e9: f64,
 }
 
 /// Simulate a validated scenario with its own seed.
@@ -132,6 +138,10 @@ pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Le
         final_glc_mmol: y[ix::GLC] * y[ix::V],
         final_p_mg: y[ix::P] * y[ix::V],
         final_volume_l: y[ix::V],
+        initial_cells_e9: runner.initial_cells_e9,
+        final_cells_e9: (y[ix::XV] + y[ix::XD]) * y[ix::V],
+        cells_grown_e9: y[ix::CUM_GROWTH],
+        cells_lysed_e9: y[ix::CUM_LYSIS],
         ..runner.ledger
     };
     Ok((
@@ -313,6 +323,7 @@ impl<'a> Runner<'a> {
             offline: Vec::new(),
             events: Vec::new(),
             mfc_offset,
+            initial_cells_e9: (y[ix::XV] + y[ix::XD]) * v0_l,
         };
         // pCO2 probe offset is relative (5 %): folded into the channel as a scale below.
         r.pco2.offset = 0.0;

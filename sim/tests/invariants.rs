@@ -66,6 +66,9 @@ proptest! {
         // 3. glucose mass balance
         let glc = BASAL_GLC_MM * l.initial_volume_l + l.glc_bolus_mmol + l.glc_continuous_mmol - l.glc_used_mmol - l.glc_sampled_mmol;
         prop_assert!((glc - l.final_glc_mmol).abs() <= 1e-6 * (l.glc_used_mmol + l.glc_bolus_mmol + 1.0), "{glc} vs {}", l.final_glc_mmol);
+        // 4. cell balance: (Xv + Xd)·V + sampled = start + grown − lysed
+        let cells = l.initial_cells_e9 + l.cells_grown_e9 - l.cells_lysed_e9 - l.cells_sampled_e9;
+        prop_assert!((cells - l.final_cells_e9).abs() <= 1e-6 * (l.cells_grown_e9 + l.initial_cells_e9), "{cells} vs {}", l.final_cells_e9);
         // 5. product made never destroyed: P·V + sampled = produced
         prop_assert!((l.final_p_mg + l.p_sampled_mg - l.p_made_mg).abs() <= 1e-6 * (l.p_made_mg + 1.0));
         // 9. online grid
