@@ -22,7 +22,7 @@ pub(crate) fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     for r in rows {
         w.serialize(r)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("csv buffer: {e}"))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("csv buffer: {e}"))
 }
 
 /// Write serde rows as CSV, atomically.
@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn compact_keeps_six_significant_digits() {
-        assert_eq!(compact(3.14159265), "3.14159");
+        assert_eq!(compact(1.23456789), "1.23457");
         assert_eq!(compact(1160.0), "1160");
         assert_eq!(compact(0.000123456789), "0.000123457");
         assert_eq!(compact(0.0), "0");

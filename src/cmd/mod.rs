@@ -15,7 +15,7 @@ pub(crate) const EXIT_INVALID: u8 = 2;
 
 /// A scenario loaded from a file or a built-in name, or the diagnostics that reject it.
 pub(crate) enum Loaded {
-    Ok { scenario: ValidScenario, warnings: Vec<Diagnostic> },
+    Ok { scenario: Box<ValidScenario>, warnings: Vec<Diagnostic> },
     Invalid(Vec<Diagnostic>),
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn load_scenario(arg: &str) -> Result<Loaded> {
         );
     };
     Ok(match parse_scenario(&src, &label) {
-        Ok((scenario, warnings)) => Loaded::Ok { scenario, warnings },
+        Ok((scenario, warnings)) => Loaded::Ok { scenario: Box::new(scenario), warnings },
         Err(errors) => Loaded::Invalid(errors),
     })
 }

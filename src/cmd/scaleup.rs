@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[allow(clippy::enum_variant_names)] // the CLI values read `constant-…` on purpose
 pub(crate) enum Rule {
     /// Same power input per volume (default industrial practice).
     ConstantPowerPerVolume,

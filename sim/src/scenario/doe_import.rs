@@ -84,9 +84,11 @@ pub fn import_doe(src: &str, file: &str, opts: &DoeImportOptions) -> Result<(Vec
                     }
                 },
             };
-            let mut s = Scenario::default();
-            s.name = name.clone();
-            s.description = format!("imported from {file} ({scale} mapped to {volume} L)");
+            let mut s = Scenario {
+                name: name.clone(),
+                description: format!("imported from {file} ({scale} mapped to {volume} L)"),
+                ..Scenario::default()
+            };
             s.vessel.nominal_volume_l = volume;
             s.vessel.kla_o2_per_h = Some(num("kLa")?);
             s.setpoints.ph = num("pH_setpoint")?;
