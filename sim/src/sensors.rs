@@ -63,6 +63,36 @@ pub fn profile_factor(profile: SensorProfile) -> f64 {
     }
 }
 
+/// The random numbers one reading or assay consumes. Always drawn in full, so a stream's
+/// sequence never depends on the values measured (same seed ⇒ same noise).
+struct Draws {
+    z1: f64,
+    z2: f64,
+    u_missing: f64,
+    u_gross: f64,
+    u_sign: f64,
+    u_mag: f64,
+}
+
+impl Draws {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
+        Self {
+            z1: normal(rng, 1.0),
+            z2: normal(rng, 1.0),
+            u_missing: rng.random(),
+            u_gross: rng.random(),
+            u_sign: rng.random(),
+            u_mag: rng.random(),
+        }
+    }
+
+    /// A gross error of random sign and magnitude in [lo, hi].
+    fn signed(&self, lo: f64, hi: f64) -> f64 {
+        let sign = if self.u_sign < 0.5 { -1.0 } else { 1.0 };
+        sign * (lo + (hi - lo) * self.u_mag)
+    }
+}
+
 fn normal(rng: &mut ChaCha8Rng, sd: f64) -> f64 {
     if sd <= 0.0 {
         return 0.0;
@@ -105,18 +135,11 @@ impl OnlineChannel {
     pub fn read(&mut self, t_h: f64, truth: f64, extra_bias: f64) -> Option<f64> {
         let dt = (t_h - self.last_t_h).max(0.0);
         self.last_t_h = t_h;
-        // Always draw the same number of variates so the sequence does not depend on
-        // the values (determinism across scenarios with the same seed).
-        let z_walk = normal(&mut self.rng, 1.0);
-        let z_noise = normal(&mut self.rng, 1.0);
-        let u_drop: f64 = self.rng.random();
-        let u_spike: f64 = self.rng.random();
-        let u_sign: f64 = self.rng.random();
-        let u_mag: f64 = self.rng.random();
+        let d = Draws::new(&mut self.rng);
         if self.factor == 0.0 {
             return Some(truth + extra_bias);
         }
-        self.walk += self.spec.walk_per_sqrt_h * self.factor * dt.sqrt() * z_walk;
+        self.walk += self.spec.walk_per_sqrt_h * self.factor * dt.sqrt() * d.z1;
         let tau_h = self.spec.t90_s / 2.3 / 3600.0;
         let lagged = match self.lagged {
             Some(prev) if dt > 0.0 => prev + (truth - prev) * (1.0 - (-dt / tau_h).exp()),
@@ -124,14 +147,13 @@ impl OnlineChannel {
             None => truth,
         };
         self.lagged = Some(lagged);
-        if u_drop < P_DROPOUT {
+        if d.u_missing < P_DROPOUT {
             return None;
         }
         let sd = (self.spec.noise_sd + self.spec.noise_rel_sd * truth.abs()) * self.factor * self.noise_multiplier;
-        let mut y = lagged + self.bias(t_h) + extra_bias + self.walk + sd * z_noise;
-        if u_spike < P_SPIKE {
-            let sign = if u_sign < 0.5 { -1.0 } else { 1.0 };
-            y += sign * (5.0 + 5.0 * u_mag) * sd;
+        let mut y = lagged + self.bias(t_h) + extra_bias + self.walk + sd * d.z2;
+        if d.u_gross < P_SPIKE {
+            y += d.signed(5.0, 10.0) * sd;
         }
         Some(quantise(y, self.spec.quantum))
     }
@@ -189,27 +211,21 @@ impl OfflineLab {
     }
 
     fn assay(&mut self, a: &Assay, truth: f64, flags: &mut Vec<String>) -> Option<f64> {
-        let z_rel = normal(&mut self.rng, 1.0);
-        let z_abs = normal(&mut self.rng, 1.0);
-        let u_miss: f64 = self.rng.random();
-        let u_out: f64 = self.rng.random();
-        let u_sign: f64 = self.rng.random();
-        let u_mag: f64 = self.rng.random();
+        let d = Draws::new(&mut self.rng);
         if self.factor == 0.0 {
             return Some(truth);
         }
-        if u_miss < P_ASSAY_MISSING {
+        if d.u_missing < P_ASSAY_MISSING {
             flags.push(format!("missing:{}", a.name));
             return None;
         }
-        let mut y = truth * (1.0 + a.rel_sd * self.factor * z_rel) + a.abs_sd * self.factor * z_abs;
-        if u_out < P_OUTLIER {
-            let sign = if u_sign < 0.5 { -1.0 } else { 1.0 };
+        let mut y = truth * (1.0 + a.rel_sd * self.factor * d.z1) + a.abs_sd * self.factor * d.z2;
+        if d.u_gross < P_OUTLIER {
             if a.name == "ph" {
                 // A gross pH error is an offset (e.g. an unequilibrated sample), not a ratio.
-                y += sign * (0.1 + 0.15 * u_mag);
+                y += d.signed(0.1, 0.25);
             } else {
-                y *= 1.0 + sign * (0.2 + 0.3 * u_mag);
+                y *= 1.0 + d.signed(0.2, 0.5);
             }
             flags.push(format!("outlier:{}", a.name));
         }
