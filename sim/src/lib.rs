@@ -13,6 +13,7 @@ pub use scenario::{Scenario, ValidScenario};
 pub mod doe;
 pub mod error;
 pub mod model;
+pub mod objective;
 pub mod physics;
 pub mod presets;
 pub mod record;
