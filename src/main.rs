@@ -28,6 +28,7 @@ const EXAMPLES: &str = "Examples:
   mabtwin scenario list
   mabtwin scenario check my_process.toml
   mabtwin dataset --n-batches 200 --seed 1 --out data/doe200
+  mabtwin optimize baseline --vars temp_c,ph,do_pct,glucose_feed_g_per_l_per_day,seed_vcd_e6_per_ml --out runs/opt
   mabtwin scaleup baseline --volumes 50,200,500,2000 --rule constant-power-per-volume --out runs/scaleup";
 
 #[derive(Subcommand, Debug)]
@@ -42,6 +43,9 @@ enum Command {
     Dataset(cmd::dataset::Args),
     /// Run a process at several scales under a scale-up rule and compare.
     Scaleup(cmd::scaleup::Args),
+    /// Optimise setpoints in silico (simulator or surrogate): bounds, constraints,
+    /// multi-start, robust Monte Carlo, Pareto front, sensitivities, per-scale studies.
+    Optimize(cmd::optimize::Args),
     /// The `make demo` job: simulate the embedded baseline and a scale-up study.
     Demo(cmd::demo::Args),
 }
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Scenario(c) => cmd::scenario::run(c),
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Scaleup(a) => cmd::scaleup::run(a),
+        Command::Optimize(a) => cmd::optimize::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
