@@ -1,6 +1,6 @@
 //! `mabtwin demo`: the `make demo` job. Simulates the embedded baseline (the seed's
-//! Table 7 baseline), its 33 °C-shift variant and a scale-up study, and writes CSV and
-//! PNG files under `--out`.
+//! Table 7 baseline), its 33 °C-shift variant, a scale-up study and a short setpoint
+//! optimisation, and writes CSV, JSON and PNG files under `--out`.
 
 use super::scaleup::{Rule, print_table, study};
 use super::simulate::{print_summary, write_batch};
@@ -43,6 +43,36 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     print_table(&rows, Rule::ConstantPowerPerVolume);
     crate::output::write_csv(&a.out.join("scaleup.csv"), &rows)?;
 
-    println!("\nWrote results to {}/: baseline/ and temp_shift_33c/ (online.csv, offline.csv, truth.csv, events.csv, summary.json, trajectories.png) and scaleup.csv", a.out.display());
+    println!("\n== Setpoint optimisation (temperature × pH, Nelder–Mead, 80 simulations)");
+    let opt = super::optimize::Args {
+        scenario: "baseline".into(),
+        vars: vec!["temp_c".into(), "ph".into()],
+        bounds: Vec::new(),
+        objective: "final_titer".into(),
+        constraints: Vec::new(),
+        model: "sim".into(),
+        robust: 0,
+        robust_statistic: super::optimize::Statistic::P10,
+        starts: 2,
+        solver: super::optimize::Solver::NelderMead,
+        seed: 1,
+        max_evals: 80,
+        pareto: false,
+        pareto_points: 6,
+        volumes: Vec::new(),
+        landscape_points: 11,
+        no_plots: false,
+        quiet: true,
+        out: a.out.join("optimize"),
+    };
+    let code = super::optimize::run(opt)?;
+    if code != ExitCode::SUCCESS {
+        anyhow::bail!("the demo optimisation failed");
+    }
+
+    println!(
+        "\nWrote results to {}/: baseline/ and temp_shift_33c/ (online.csv, offline.csv, truth.csv, events.csv, summary.json, trajectories.png), scaleup.csv, optimize/ (result.json, trace.csv, plots)",
+        a.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
