@@ -174,3 +174,19 @@ fn do_cascade_raises_gas_flow_then_agitation_when_oxygen_is_short() {
     let min_do = rec.truth.iter().filter(|r| r.t_h > 24.0).map(|r| r.do_pct).fold(f64::INFINITY, f64::min);
     assert!(min_do > 30.0, "DO fell to {min_do}");
 }
+
+/// Spec §2.5 acceptance: 2 h after a setpoint step the loops hold ±(dead band + 0.01) pH,
+/// ±2 % DO and ±0.1 °C.
+#[test]
+fn control_loops_settle_within_two_hours_of_a_setpoint_step() {
+    let mut s = Scenario::default();
+    s.sensors.profile = SensorProfile::None;
+    s.schedule.push(ScheduleStep { at_d: 4.0, temp_c: Some(36.0), do_pct: Some(50.0), ph: Some(6.95), ..ScheduleStep::default() });
+    let (v, _) = validate(s).expect("valid");
+    let rec = simulate(&v).expect("runs");
+    for r in rec.truth.iter().filter(|r| r.t_h >= 96.0 + 2.0 && r.t_h <= 96.0 + 24.0) {
+        assert!((r.temp_c - 36.0).abs() <= 0.1, "T {} at {} h", r.temp_c, r.t_h);
+        assert!((r.do_pct - 50.0).abs() <= 2.0, "DO {} at {} h", r.do_pct, r.t_h);
+        assert!((r.ph - 6.95).abs() <= 0.03 + 0.01, "pH {} at {} h", r.ph, r.t_h);
+    }
+}
