@@ -977,3 +977,28 @@ fn check_state(t_h: f64, y: &StateVec) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_and_negative_states_are_errors_naming_time_and_state() {
+        let mut y = StateVec::zeros();
+        y[ix::V] = 100.0;
+        assert!(check_state(1.0, &y).is_ok());
+        y[ix::GLC] = f64::NAN;
+        match check_state(12.5, &y) {
+            Err(SimError::Numeric { t_h, state, reason, .. }) => {
+                assert_eq!((t_h, state, reason), (12.5, "glucose_mm", "not finite"));
+            }
+            other => panic!("{other:?}"),
+        }
+        y[ix::GLC] = 1.0;
+        y[ix::LAC] = -0.1;
+        let e = check_state(30.0, &y).expect_err("negative lactate");
+        assert!(e.to_string().contains("t = 30.000 h") && e.to_string().contains("lactate_mm"), "{e}");
+        y[ix::LAC] = -1e-9;
+        assert!(check_state(30.0, &y).is_ok(), "within tolerance");
+    }
+}
