@@ -15,6 +15,9 @@ pub mod image_ops;
 pub mod io;
 pub mod render;
 pub mod rng;
+pub mod hyperscore;
+pub mod metrics;
+pub mod pca;
 
 pub use error::{QcError, Result};
 
