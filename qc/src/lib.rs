@@ -18,6 +18,10 @@ pub mod rng;
 pub mod hyperscore;
 pub mod metrics;
 pub mod pca;
+pub mod model;
+pub mod train;
+pub mod data;
+pub mod plot;
 
 pub use error::{QcError, Result};
 
