@@ -68,6 +68,9 @@ pub enum QcCommand {
         /// Device: auto | cpu | cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// Stem stride of the compact net (2 = fast default; 1 = spec's setting at 64 px).
+        #[arg(long, default_value_t = 2)]
+        stem_stride: i64,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
     /// confusion.csv/.png and rotation.csv.
@@ -108,8 +111,8 @@ pub fn run(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
             cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, seed, threads, device } => {
-            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, epochs, seed, threads, &device)
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, seed, threads, device, stem_stride } => {
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, epochs, seed, threads, &device, stem_stride)
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
@@ -274,7 +277,7 @@ fn subset(p: &Prepared, split: &str, size: usize, pca: Option<&qc::pca::PcaBasis
 }
 
 #[allow(clippy::too_many_arguments)]
-fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, epochs: usize, seed: u64, threads: i32, device: &str) -> Result<ExitCode> {
+fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, epochs: usize, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
     tch::set_num_threads(threads);
     let dev = pick_device(device)?;
     let p = prepare(data, task)?;
@@ -297,6 +300,7 @@ fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arc
         channels.extend(["pc1", "pc2", "pc3"].map(String::from));
     }
     let mut net = qc::model::NetConfig::compact(channels.len() as i64, p.classes.len() as i64, size);
+    net.stem_stride = stem_stride;
     net.arch = match arch {
         "compact" => qc::model::Arch::Compact,
         "resnet50" => qc::model::Arch::Resnet50,
@@ -350,7 +354,12 @@ fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arc
     let t0 = std::time::Instant::now();
     let trained = qc::train::train(meta, &tr, &va, &opts, &mut |l| {
         pb.inc(1);
-        pb.println(format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds));
+        let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
+        if pb.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            pb.println(line);
+        }
     })?;
     pb.finish_and_clear();
     let mut model = trained.model;
