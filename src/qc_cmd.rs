@@ -285,8 +285,10 @@ fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arc
     let train_idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == "train").collect();
     let use_spectral = !no_spectral && p.set.spectral.is_some();
     let pca = if use_spectral {
-        let cubes = cubes_of(&p.set, &train_idx, size).context("spectral cubes")?;
-        Some(qc::pca::fit(&cubes, size * size, seed)?)
+        let all: Vec<usize> = (0..p.y.len()).collect();
+        let cubes = cubes_of(&p.set, &all, size).context("spectral cubes")?;
+        let is_train: Vec<bool> = all.iter().map(|i| train_idx.contains(i)).collect();
+        Some(qc::pca::fit_on_split(&cubes, &is_train, size * size, seed)?)
     } else {
         None
     };

@@ -118,3 +118,12 @@ pub fn transform(basis: &PcaBasis, cube: &[u8], hw: usize) -> Result<Vec<f32>> {
     }
     Ok(out)
 }
+
+/// Fit on the cubes whose `is_train` flag is set; the others are never read.
+pub fn fit_on_split(cubes: &[&[u8]], is_train: &[bool], hw: usize, seed: u64) -> Result<PcaBasis> {
+    if cubes.len() != is_train.len() {
+        return Err(QcError::LengthMismatch { what: "cubes vs split flags", left: cubes.len(), right: is_train.len() });
+    }
+    let train: Vec<&[u8]> = cubes.iter().zip(is_train).filter(|(_, t)| **t).map(|(c, _)| *c).collect();
+    fit(&train, hw, seed)
+}
