@@ -22,6 +22,7 @@ pub mod model;
 pub mod train;
 pub mod data;
 pub mod plot;
+pub mod report;
 
 pub use error::{QcError, Result};
 
