@@ -6,6 +6,7 @@
 mod cmd;
 mod output;
 mod plot;
+mod qc_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,7 +30,8 @@ const EXAMPLES: &str = "Examples:
   mabtwin scenario check my_process.toml
   mabtwin dataset --n-batches 200 --seed 1 --out data/doe200
   mabtwin optimize baseline --vars temp_c,ph,do_pct,glucose_feed_g_per_l_per_day,seed_vcd_e6_per_ml --out runs/opt
-  mabtwin scaleup baseline --volumes 50,200,500,2000 --rule constant-power-per-volume --out runs/scaleup";
+  mabtwin scaleup baseline --volumes 50,200,500,2000 --rule constant-power-per-volume --out runs/scaleup
+  mabtwin qc classify --model models/trypan my_images/ --out classes.csv";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -46,6 +48,10 @@ enum Command {
     /// Optimise setpoints in silico (simulator or surrogate): bounds, constraints,
     /// multi-start, robust Monte Carlo, Pareto front, sensitivities, per-scale studies.
     Optimize(cmd::optimize::Args),
+    /// Image quality control: render culture images, train/evaluate the CNN, classify
+    /// your own images (PNG/JPEG), HyperScore.
+    #[command(subcommand)]
+    Qc(qc_cmd::QcCommand),
     /// The `make demo` job: simulate the embedded baseline and a scale-up study.
     Demo(cmd::demo::Args),
 }
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Scaleup(a) => cmd::scaleup::run(a),
         Command::Optimize(a) => cmd::optimize::run(a),
+        Command::Qc(c) => qc_cmd::run(c),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

@@ -1,0 +1,283 @@
+//! File I/O at the edge: PNG/JPEG decoding into grey images, PNG writing, `labels.csv`, npy
+//! (u8) and dataset folders. Everything else in the crate works on in-memory buffers.
+
+use crate::error::{QcError, Result};
+use crate::image_ops::GreyImage;
+use std::path::{Path, PathBuf};
+
+/// How an input image was adapted to the model size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adapted {
+    /// The input was not already `size` x `size` (centre-cropped to square, then resized).
+    pub resized: bool,
+    /// The input's longer side exceeds 4x the model size (probably not a crop).
+    pub much_larger: bool,
+    /// The input had colour channels (converted to luma 0.299/0.587/0.114).
+    pub was_colour: bool,
+}
+
+/// Decode any PNG/JPEG (grey, RGB, RGBA, 16-bit, palette) into a grey f32 image in [0, 1],
+/// using luma 0.299 R + 0.587 G + 0.114 B; alpha is dropped.
+pub fn decode_grey(bytes: &[u8], path: &Path) -> Result<(GreyImage, bool)> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| QcError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
+    let dynimg = reader.decode().map_err(|e| QcError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
+    let colour = dynimg.color().has_color();
+    let (w, h) = (dynimg.width() as usize, dynimg.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(QcError::Image { path: path.to_path_buf(), reason: "empty image".into() });
+    }
+    let data: Vec<f32> = if colour {
+        let rgb = dynimg.to_rgb32f();
+        rgb.pixels().map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]).collect()
+    } else {
+        dynimg.to_luma32f().into_raw()
+    };
+    Ok((GreyImage { width: w, height: h, data }, colour))
+}
+
+/// Read a file and decode it (see [`decode_grey`]).
+pub fn load_grey(path: &Path) -> Result<(GreyImage, bool)> {
+    let bytes = std::fs::read(path).map_err(|e| QcError::io(path, e))?;
+    decode_grey(&bytes, path)
+}
+
+/// Centre-crop to a square and resize (triangle filter) to `size` x `size`.
+pub fn adapt(img: &GreyImage, size: usize, was_colour: bool) -> (GreyImage, Adapted) {
+    let info = Adapted {
+        resized: img.width != size || img.height != size,
+        much_larger: img.width.max(img.height) > 4 * size,
+        was_colour,
+    };
+    if !info.resized {
+        return (img.clone(), info);
+    }
+    let side = img.width.min(img.height);
+    let (x0, y0) = ((img.width - side) / 2, (img.height - side) / 2);
+    let mut sq = Vec::with_capacity(side * side);
+    for y in y0..y0 + side {
+        sq.extend_from_slice(&img.data[y * img.width + x0..y * img.width + x0 + side]);
+    }
+    let buf: image::ImageBuffer<image::Luma<f32>, Vec<f32>> =
+        image::ImageBuffer::from_raw(side as u32, side as u32, sq).unwrap_or_else(|| image::ImageBuffer::new(side as u32, side as u32));
+    let out = image::imageops::resize(&buf, size as u32, size as u32, image::imageops::FilterType::Triangle);
+    (GreyImage { width: size, height: size, data: out.into_raw() }, info)
+}
+
+/// Encode an 8-bit grey PNG (deterministic bytes).
+pub fn encode_png_grey(img: &GreyImage) -> Result<Vec<u8>> {
+    encode_png_raw(&img.to_u8(), img.width, img.height, image::ExtendedColorType::L8)
+}
+
+/// Encode raw 8-bit pixels (L8 or Rgb8) as PNG.
+pub fn encode_png_raw(px: &[u8], w: usize, h: usize, color: image::ExtendedColorType) -> Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(px, w as u32, h as u32, color)
+        .map_err(|e| QcError::Image { path: PathBuf::from("<png>"), reason: e.to_string() })?;
+    Ok(out)
+}
+
+/// Write bytes to a file.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| QcError::io(path, e))
+}
+
+/// Write a u8 array as `.npy` (format 1.0, C order).
+pub fn encode_npy_u8(data: &[u8], shape: &[usize]) -> Vec<u8> {
+    let shape_s = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape_s}, }}");
+    let total = 10 + header.len() + 1;
+    let pad = (64 - total % 64) % 64;
+    header.push_str(&" ".repeat(pad));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Read a u8 `.npy` written by [`encode_npy_u8`] (or numpy, `|u1`, C order): (data, shape).
+pub fn read_npy_u8(path: &Path) -> Result<(Vec<u8>, Vec<usize>)> {
+    let bytes = std::fs::read(path).map_err(|e| QcError::io(path, e))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(QcError::format(path, "not an npy file"));
+    }
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(bytes.get(10..10 + hlen).ok_or_else(|| QcError::format(path, "truncated header"))?)
+        .map_err(|_| QcError::format(path, "header not utf-8"))?;
+    if !header.contains("'|u1'") || header.contains("'fortran_order': True") {
+        return Err(QcError::format(path, "only C-order u8 (|u1) arrays are supported"));
+    }
+    let s = header.split("'shape':").nth(1).and_then(|t| t.split(')').next()).ok_or_else(|| QcError::format(path, "no shape"))?;
+    let shape: Vec<usize> = s
+        .trim()
+        .trim_start_matches('(')
+        .split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.trim().parse::<usize>().map_err(|_| QcError::format(path, "bad shape")))
+        .collect::<Result<_>>()?;
+    let data = bytes[10 + hlen..].to_vec();
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(QcError::format(path, "data length does not match shape"));
+    }
+    Ok((data, shape))
+}
+
+/// A labelled image set read from disk.
+#[derive(Debug, Clone, Default)]
+pub struct LabelledSet {
+    /// Where it came from (for manifests).
+    pub source: String,
+    /// Task name from `render.json`, if any.
+    pub task: Option<String>,
+    /// Ordered class names found (sorted, or the task's order when known by the caller).
+    pub files: Vec<PathBuf>,
+    pub labels: Vec<String>,
+    pub splits: Vec<String>,
+    pub groups: Vec<String>,
+    /// Grey images (already decoded, any size).
+    pub images: Vec<GreyImage>,
+    /// Spectral cubes u8 `[N][11][H][W]` flattened, when present.
+    pub spectral: Option<Vec<u8>>,
+    /// SHA-256-free fingerprint of labels.csv: FNV-1a 64 (hex) for the manifest.
+    pub labels_fingerprint: String,
+    /// Warnings to show the user (e.g. random split without groups).
+    pub warnings: Vec<String>,
+}
+
+/// FNV-1a 64-bit hash, hex.
+pub fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn read_labels_csv(dir: &Path, csv_path: &Path, out: &mut LabelledSet) -> Result<()> {
+    let bytes = std::fs::read(csv_path).map_err(|e| QcError::io(csv_path, e))?;
+    out.labels_fingerprint = fnv1a_hex(&bytes);
+    let mut rdr = csv::Reader::from_reader(bytes.as_slice());
+    let headers = rdr.headers().map_err(|e| QcError::format(csv_path, e.to_string()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (fi, li) = match (col("file"), col("label")) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err(QcError::format(csv_path, "needs columns `file` and `label`")),
+    };
+    let (si, gi) = (col("split"), col("group").or_else(|| col("source_group")));
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| QcError::format(csv_path, e.to_string()))?;
+        let file = dir.join(rec.get(fi).unwrap_or_default());
+        out.labels.push(rec.get(li).unwrap_or_default().to_string());
+        out.splits.push(si.and_then(|i| rec.get(i)).unwrap_or("train").to_string());
+        out.groups.push(gi.and_then(|i| rec.get(i)).unwrap_or("").to_string());
+        out.files.push(file);
+    }
+    Ok(())
+}
+
+/// Load a dataset folder. Accepted layouts:
+/// 1. a render directory (`labels.csv` with `file,label,group,split`, `render.json`,
+///    optional `spectral.npy`);
+/// 2. the real-crop layout `crops64/labels.csv` (`file` relative to the folder, `split`,
+///    `source_group`);
+/// 3. class subfolders (`DIR/<class>/*.png`): no groups, so a seeded random 85/15 split of
+///    images is made with a leakage warning.
+///
+/// Rows with an empty label (borderline renders) are skipped.
+pub fn load_dataset(dir: &Path) -> Result<LabelledSet> {
+    let mut out = LabelledSet { source: dir.display().to_string(), ..Default::default() };
+    let direct = dir.join("labels.csv");
+    let crops = dir.join("crops64").join("labels.csv");
+    if direct.is_file() {
+        read_labels_csv(dir, &direct, &mut out)?;
+        let rj = dir.join("render.json");
+        if rj.is_file() {
+            let text = std::fs::read_to_string(&rj).map_err(|e| QcError::io(&rj, e))?;
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            out.task = v.get("config").and_then(|c| c.get("task")).and_then(|t| t.as_str()).map(str::to_string);
+        }
+        let npy = dir.join("spectral.npy");
+        if npy.is_file() {
+            let (data, shape) = read_npy_u8(&npy)?;
+            if shape.first() != Some(&out.files.len()) {
+                return Err(QcError::format(&npy, format!("first dimension {:?} != {} rows", shape.first(), out.files.len())));
+            }
+            out.spectral = Some(data);
+        }
+    } else if crops.is_file() {
+        read_labels_csv(dir, &crops, &mut out)?;
+    } else {
+        let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| QcError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        classes.sort();
+        let mut all = Vec::new();
+        for c in &classes {
+            let name = c.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            for f in list_images(c)? {
+                all.push((f, name.clone()));
+            }
+        }
+        if all.is_empty() {
+            return Err(QcError::format(dir, "no labels.csv, crops64/labels.csv or class subfolders with images"));
+        }
+        out.warnings.push("class subfolders have no groups: random 85/15 image split; near-duplicate images may leak between splits".into());
+        for (i, (f, l)) in all.into_iter().enumerate() {
+            let h = crate::rng::mix(&[0x5EED, i as u64]);
+            out.splits.push(if h % 100 < 85 { "train".into() } else { "val".into() });
+            out.groups.push(String::new());
+            out.files.push(f);
+            out.labels.push(l);
+        }
+    }
+    // keep only labelled rows
+    let keep: Vec<usize> = (0..out.files.len()).filter(|&i| !out.labels[i].is_empty()).collect();
+    if keep.len() != out.files.len() {
+        let sel = |v: &Vec<String>| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+        out.labels = sel(&out.labels);
+        out.splits = sel(&out.splits);
+        out.groups = sel(&out.groups);
+        out.files = keep.iter().map(|&i| out.files[i].clone()).collect();
+        if let Some(sp) = out.spectral.take() {
+            let per = sp.len() / (keep.len().max(1));
+            let _ = per;
+            return Err(QcError::format(dir, "rows without labels in a spectral set are not supported"));
+        }
+    }
+    out.images = out.files.iter().map(|f| load_grey(f).map(|(g, _)| g)).collect::<Result<_>>()?;
+    Ok(out)
+}
+
+/// Recursively list `.png/.jpg/.jpeg` files under `dir`, sorted.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| QcError::io(&d, e))? {
+            let p = e.map_err(|e| QcError::io(&d, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .map(|x| matches!(x.to_string_lossy().to_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+                .unwrap_or(false)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

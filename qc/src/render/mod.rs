@@ -1,0 +1,276 @@
+//! Deterministic procedural renderer of QC images (spec `qc.md` §2–§4, §8).
+//!
+//! Every image has its own `ChaCha8Rng` seeded from (seed, day, view, index) via SplitMix64,
+//! so output is identical at any thread count. Groups of 16 consecutive indices (or a
+//! vessel-day) share "lot" nuisances (background, lamp, camera, photons, pixel size); every
+//! nuisance is drawn independently of the label.
+//!
+//! Class-balanced sets draw the class first, then sample latents (with a margin around each
+//! rule threshold) until the label rule gives that class.
+
+pub mod microcarrier;
+pub mod nes;
+pub mod spectral;
+pub mod trypan;
+
+use crate::error::{QcError, Result};
+use crate::image_ops::{GreyImage, add_noise, gaussian_blur, illumination_gradient};
+use crate::rng;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Number of consecutive indices that share lot nuisances (one group).
+pub const GROUP_SIZE: u64 = 16;
+
+/// The three QC tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// 96x96 microcarrier bead images, 5 classes.
+    Microcarrier,
+    /// 64x64 trypan-blue crops, `live`/`dead`.
+    Trypan,
+    /// 96x96 neuroepithelial-stem-cell morphology, `rosette`/`heterogeneous`.
+    Nes,
+}
+
+impl Task {
+    /// Ordered class names.
+    pub fn classes(self) -> &'static [&'static str] {
+        match self {
+            Task::Microcarrier => &["good", "under_confluent", "aggregated", "dead_dominant", "contaminated"],
+            Task::Trypan => &["live", "dead"],
+            Task::Nes => &["rosette", "heterogeneous"],
+        }
+    }
+    /// Square image side in pixels.
+    pub fn size_px(self) -> usize {
+        match self {
+            Task::Trypan => 64,
+            _ => 96,
+        }
+    }
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Microcarrier => "microcarrier",
+            Task::Trypan => "trypan",
+            Task::Nes => "nes",
+        }
+    }
+    /// Parse a lower-case name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "microcarrier" => Ok(Task::Microcarrier),
+            "trypan" => Ok(Task::Trypan),
+            "nes" => Ok(Task::Nes),
+            _ => Err(QcError::UnknownName { kind: "task", name: name.to_string() }),
+        }
+    }
+    /// Whether the renderer produces a spectral cube for this task.
+    pub fn has_spectral(self) -> bool {
+        !matches!(self, Task::Nes)
+    }
+}
+
+/// Difficulty preset: scales blur, noise and debris.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Difficulty {
+    Easy,
+    Default,
+    Hard,
+}
+
+impl Difficulty {
+    /// (blur scale, noise scale, debris scale).
+    pub fn scales(self) -> (f32, f32, f32) {
+        match self {
+            Difficulty::Easy => (0.5, 0.5, 0.5),
+            Difficulty::Default => (1.0, 1.0, 1.0),
+            Difficulty::Hard => (1.5, 2.0, 2.0),
+        }
+    }
+    /// Parse `easy|default|hard`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "easy" => Ok(Difficulty::Easy),
+            "default" => Ok(Difficulty::Default),
+            "hard" => Ok(Difficulty::Hard),
+            _ => Err(QcError::UnknownName { kind: "difficulty", name: name.to_string() }),
+        }
+    }
+}
+
+/// Renderer configuration (all engineering choices, spec §2/§4 [E]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenderConfig {
+    pub task: Task,
+    pub difficulty: Difficulty,
+    /// Also produce the 11-band spectral cube (ignored for `nes`).
+    pub spectral: bool,
+}
+
+impl RenderConfig {
+    /// Config for `task` at `default` difficulty with spectral cubes where the task has them.
+    pub fn new(task: Task) -> Self {
+        Self { task, difficulty: Difficulty::Default, spectral: task.has_spectral() }
+    }
+}
+
+/// Plain culture state filled by the caller (the CLI maps `sim`'s state onto it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CultureState {
+    /// Culture day (0-based or 1-based, only used for seeding and reports).
+    pub day: u32,
+    /// Viable cell density, 10⁶ cells/mL.
+    pub vcd_1e6_per_ml: f64,
+    /// Viability, fraction in [0, 1].
+    pub viability_frac: f64,
+    /// Microbial contaminant, g/L.
+    pub contaminant_g_per_l: f64,
+    /// Power input per volume, W/m³.
+    pub power_per_volume_w_per_m3: f64,
+}
+
+/// Latent parameters of one rendered image (what the label rule reads), as name/value pairs.
+pub type Latents = Vec<(&'static str, f64)>;
+
+/// One rendered image with its label.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// Grey image in [0, 1], `size_px` square.
+    pub image: GreyImage,
+    /// Class index into `Task::classes`, or `None` for an excluded borderline (nes).
+    pub label: Option<usize>,
+    /// Group id (lot): images in a group share nuisances; split by group.
+    pub group: u64,
+    /// Latent parameters.
+    pub latents: Latents,
+    /// Spectral cube, u8 `[11][H][W]`, if requested.
+    pub spectral: Option<Vec<u8>>,
+}
+
+/// Lot nuisances shared by one group (spec §4): independent of labels.
+#[derive(Debug, Clone)]
+pub struct LotNuisance {
+    pub background: f32,
+    pub photons_at_one: f32,
+    pub read_sigma: f32,
+    pub blur_base_px: f32,
+    pub illum_amp: f32,
+    pub illum_angle_rad: f32,
+    pub pixel_scale: f32,
+    pub lamp: spectral::Lamp,
+}
+
+impl LotNuisance {
+    /// Draw lot nuisances for `group`.
+    pub fn draw(seed: u64, group: u64, difficulty: Difficulty) -> Self {
+        let (_blur_s, noise_s, _) = difficulty.scales();
+        let mut r = rng::stream(&[seed, 0x107, group]);
+        let photons: f32 = r.random_range(300.0f32..3000.0);
+        Self {
+            background: r.random_range(0.45f32..0.65),
+            photons_at_one: photons / noise_s / noise_s,
+            read_sigma: r.random_range(0.002f32..0.01) * noise_s,
+            blur_base_px: r.random_range(0.3f32..1.3),
+            illum_amp: r.random_range(0.10f32..0.20),
+            illum_angle_rad: r.random_range(0.0f32..std::f32::consts::TAU),
+            pixel_scale: r.random_range(0.9f32..1.1),
+            lamp: spectral::Lamp::draw(&mut r),
+        }
+    }
+}
+
+/// Absorber maps accumulated while drawing (for the spectral cube), each `[H][W]`.
+#[derive(Debug, Clone)]
+pub struct AbsorberMaps {
+    /// Live-cell material (cytochromes, scattering b 1-2).
+    pub cell: GreyImage,
+    /// Dead-cell material (trypan blue, scattering).
+    pub dead: GreyImage,
+    /// Microbes.
+    pub microbe: GreyImage,
+}
+
+impl AbsorberMaps {
+    pub fn new(size: usize) -> Self {
+        Self {
+            cell: GreyImage::filled(size, size, 0.0),
+            dead: GreyImage::filled(size, size, 0.0),
+            microbe: GreyImage::filled(size, size, 0.0),
+        }
+    }
+}
+
+/// Imaging chain applied to the clean render: illumination gradient, blur, shot + read noise,
+/// clamp (quantisation happens when written as 8-bit).
+pub fn imaging_chain(img: &mut GreyImage, lot: &LotNuisance, difficulty: Difficulty, r: &mut ChaCha8Rng) {
+    let (blur_s, _, _) = difficulty.scales();
+    illumination_gradient(img, lot.illum_amp, lot.illum_angle_rad);
+    let blur = (lot.blur_base_px + r.random_range(-0.15f32..0.15)).clamp(0.2, 1.5) * blur_s;
+    gaussian_blur(img, blur);
+    add_noise(img, lot.photons_at_one, lot.read_sigma, r);
+    for v in img.data.iter_mut() {
+        *v = (*v * 255.0).round().clamp(0.0, 255.0) / 255.0;
+    }
+}
+
+/// Render the class-balanced image number `index` of a set with `seed`: the class is drawn
+/// uniformly, then latents are sampled until the label rule gives it.
+pub fn render_balanced(cfg: &RenderConfig, seed: u64, index: u64) -> Result<Rendered> {
+    let group = index / GROUP_SIZE;
+    let lot = LotNuisance::draw(seed, group, cfg.difficulty);
+    let mut r = rng::stream(&[seed, 0, 0, index]);
+    let n_classes = cfg.task.classes().len();
+    let class = r.random_range(0..n_classes);
+    let mut out = match cfg.task {
+        Task::Microcarrier => microcarrier::render_class(cfg, &lot, class, &mut r)?,
+        Task::Trypan => trypan::render_class(cfg, &lot, class, &mut r)?,
+        Task::Nes => nes::render_class(cfg, &lot, class, &mut r)?,
+    };
+    out.group = group;
+    Ok(out)
+}
+
+/// Render image `index` of `view` for one culture day from the state (spec §2): latents follow
+/// the state's distributions and the label follows the rule. `view` 0 = microcarrier beads,
+/// 1 = trypan crops. Images of one vessel-day share a lot.
+pub fn render_from_state(cfg: &RenderConfig, state: &CultureState, seed: u64, index: u64) -> Result<Rendered> {
+    let view = match cfg.task {
+        Task::Microcarrier => 0,
+        Task::Trypan => 1,
+        Task::Nes => 2,
+    };
+    let group = u64::from(state.day) * 4 + view;
+    let lot = LotNuisance::draw(seed ^ 0xDA7, group, cfg.difficulty);
+    let mut r = rng::stream(&[seed, u64::from(state.day), view, index]);
+    let mut out = match cfg.task {
+        Task::Microcarrier => microcarrier::render_state(cfg, &lot, state, &mut r)?,
+        Task::Trypan => trypan::render_state(cfg, &lot, state, &mut r)?,
+        Task::Nes => {
+            return Err(QcError::InvalidConfig("nes images are not derived from the CHO culture state".into()));
+        }
+    };
+    out.group = group;
+    Ok(out)
+}
+
+/// Render `n` class-balanced images in parallel (rayon); output order is index order and
+/// identical at any thread count.
+pub fn render_set(cfg: &RenderConfig, seed: u64, start: u64, n: u64) -> Result<Vec<Rendered>> {
+    use rayon::prelude::*;
+    (start..start + n).into_par_iter().map(|i| render_balanced(cfg, seed, i)).collect()
+}
+
+/// Split of a rendered group: 70 % train, 15 % val, 15 % test (hash of seed and group id), so
+/// no group (lot) appears in two splits.
+pub fn split_of_group(seed: u64, group: u64) -> &'static str {
+    match rng::mix(&[seed, 0x5917, group]) % 100 {
+        0..70 => "train",
+        70..85 => "val",
+        _ => "test",
+    }
+}

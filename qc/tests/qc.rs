@@ -1,0 +1,200 @@
+//! Integration tests of the `qc` library (renderer, PCA, model round trip, training).
+
+use qc::image_ops::GreyImage;
+use qc::model::{Classifier, ModelMeta, NetConfig};
+use qc::render::microcarrier::{McLatents, label as mc_label};
+use qc::render::{RenderConfig, Task, render_set};
+use qc::train::{Recipe, TrainOptions, Tensors};
+
+fn pool(n: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool")
+}
+
+#[test]
+fn renderer_is_deterministic_at_any_thread_count() {
+    for task in [Task::Microcarrier, Task::Trypan, Task::Nes] {
+        let cfg = RenderConfig::new(task);
+        let a = pool(1).install(|| render_set(&cfg, 7, 0, 24)).expect("render");
+        let b = pool(2).install(|| render_set(&cfg, 7, 0, 24)).expect("render");
+        let c = pool(2).install(|| render_set(&cfg, 8, 0, 24)).expect("render");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.image.to_u8(), y.image.to_u8());
+            assert_eq!(x.spectral, y.spectral);
+            assert_eq!(x.label, y.label);
+        }
+        assert_ne!(a[0].image.to_u8(), c[0].image.to_u8(), "a different seed must change the images");
+        // Rendering a sub-range gives the same images (seeded per index, not per order).
+        let part = render_set(&cfg, 7, 10, 4).expect("render");
+        assert_eq!(part[0].image.to_u8(), a[10].image.to_u8());
+    }
+}
+
+#[test]
+fn microcarrier_label_rule_precedence() {
+    let base = McLatents { coverage: 0.8, n_cells: 100, n_dead: 5, touching: false, n_particles: 0 };
+    assert_eq!(mc_label(&base), 0, "good");
+    assert_eq!(mc_label(&McLatents { coverage: 0.3, ..base }), 1, "under-confluent");
+    assert_eq!(mc_label(&McLatents { touching: true, coverage: 0.3, ..base }), 2, "aggregated beats under-confluent");
+    assert_eq!(mc_label(&McLatents { n_dead: 30, touching: true, ..base }), 3, "30 % dead beats aggregated");
+    assert_eq!(mc_label(&McLatents { n_dead: 29, ..base }), 0, "29 % dead is not dead-dominant");
+    assert_eq!(mc_label(&McLatents { n_cells: 4, n_dead: 4, ..base }), 0, "fewer than 5 cells cannot be dead-dominant");
+    assert_eq!(mc_label(&McLatents { n_particles: 12, n_dead: 90, touching: true, ..base }), 4, "contamination wins");
+    assert_eq!(mc_label(&McLatents { n_particles: 11, ..base }), 0);
+    assert_eq!(qc::render::nes::label(0.10, 1), Some(0));
+    assert_eq!(qc::render::nes::label(0.10, 0), None, "no whole rosette: borderline");
+    assert_eq!(qc::render::nes::label(0.20, 2), None, "between thresholds: borderline");
+    assert_eq!(qc::render::nes::label(0.35, 2), Some(1));
+    assert_eq!(qc::render::trypan::label(true), 1);
+}
+
+#[test]
+fn balanced_renders_follow_the_rule_and_margins() {
+    let cfg = RenderConfig { spectral: false, ..RenderConfig::new(Task::Microcarrier) };
+    let set = render_set(&cfg, 3, 0, 60).expect("render");
+    let mut seen = [0usize; 5];
+    for r in &set {
+        let g = |k: &str| r.latents.iter().find(|(n, _)| *n == k).map(|(_, v)| *v).expect("latent");
+        let l = McLatents {
+            coverage: g("coverage"),
+            n_cells: g("n_cells") as u32,
+            n_dead: g("n_dead") as u32,
+            touching: g("touching") > 0.5,
+            n_particles: g("n_particles") as u32,
+        };
+        let lab = r.label.expect("microcarrier always labelled");
+        assert_eq!(mc_label(&l), lab);
+        assert!((g("n_particles") - 12.0).abs() > 3.0, "particle margin");
+        seen[lab] += 1;
+    }
+    assert!(seen.iter().all(|&c| c > 0), "all classes drawn: {seen:?}");
+}
+
+#[test]
+fn pca_is_fitted_on_train_only() {
+    let cfg = RenderConfig::new(Task::Trypan);
+    let set = render_set(&cfg, 11, 0, 12).expect("render");
+    let cubes: Vec<Vec<u8>> = set.iter().map(|r| r.spectral.clone().expect("cube")).collect();
+    let is_train: Vec<bool> = (0..12).map(|i| i < 8).collect();
+    let refs: Vec<&[u8]> = cubes.iter().map(Vec::as_slice).collect();
+    let hw = 64 * 64;
+    let a = qc::pca::fit_on_split(&refs, &is_train, hw, 1).expect("fit");
+    // Replace the validation cubes by something else: the basis must not change.
+    let junk = vec![200u8; cubes[0].len()];
+    let mut refs2 = refs.clone();
+    for r in refs2.iter_mut().skip(8) {
+        *r = &junk;
+    }
+    let b = qc::pca::fit_on_split(&refs2, &is_train, hw, 1).expect("fit");
+    assert_eq!(a, b);
+    // ...whereas changing a training cube does change it.
+    let mut refs3 = refs.clone();
+    refs3[0] = &refs[9];
+    let c = qc::pca::fit_on_split(&refs3, &is_train, hw, 1).expect("fit");
+    assert_ne!(a, c);
+    let ch = qc::pca::transform(&a, refs[9], hw).expect("transform");
+    assert_eq!(ch.len(), 3 * hw);
+    assert!(ch.iter().all(|v| v.abs() <= 6.0));
+    assert_eq!(a.components.len(), 3);
+}
+
+fn tiny_meta(task: Task, widths: [i64; 4]) -> ModelMeta {
+    let classes: Vec<String> = task.classes().iter().map(|s| s.to_string()).collect();
+    let mut net = NetConfig::compact(1, classes.len() as i64, task.size_px());
+    net.widths = widths;
+    ModelMeta {
+        format_version: qc::model::FORMAT_VERSION,
+        task: task.name().into(),
+        classes,
+        net,
+        input_size: task.size_px(),
+        channels: vec!["grey".into()],
+        normalisation: "per-image".into(),
+        pca: None,
+        temperature: 1.0,
+        recipe: "fast".into(),
+        seed: 0,
+        threads: 1,
+        device: "Cpu".into(),
+        epochs_run: 0,
+        best_epoch: 0,
+        val_metrics: serde_json::Value::Null,
+        versions: serde_json::Value::Null,
+        manifest: Default::default(),
+    }
+}
+
+fn trypan_tensors(seed: u64, start: u64, n: u64) -> Tensors {
+    let cfg = RenderConfig { spectral: false, ..RenderConfig::new(Task::Trypan) };
+    let set = render_set(&cfg, seed, start, n).expect("render");
+    let imgs: Vec<GreyImage> = set.iter().map(|r| r.image.clone()).collect();
+    let y: Vec<usize> = set.iter().map(|r| r.label.expect("label")).collect();
+    qc::data::to_tensors(&imgs, &y, 64, None, None).expect("tensors")
+}
+
+#[test]
+fn save_load_round_trip_is_exact() {
+    tch::set_num_threads(1);
+    tch::manual_seed(5);
+    let m = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
+    let data = trypan_tensors(1, 0, 6);
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
+    assert_eq!(back.meta, m.meta);
+    let a = Vec::<f32>::try_from(m.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
+    let b = Vec::<f32>::try_from(back.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
+    assert_eq!(a, b);
+    assert!(Classifier::load(&dir.path().join("nope"), tch::Device::Cpu).is_err());
+}
+
+#[test]
+fn tiny_training_beats_chance_and_is_deterministic() {
+    tch::set_num_threads(1);
+    let tr = trypan_tensors(21, 0, 256);
+    let va = trypan_tensors(22, 0, 96);
+    let opts = TrainOptions { recipe: Recipe::Fast, max_epochs: 4, patience: 8, seed: 3, augment: true, class_weights: false, device: tch::Device::Cpu };
+    let meta = tiny_meta(Task::Trypan, [8, 16, 16, 32]);
+    let a = qc::train::train(meta.clone(), &tr, &va, &opts, &mut |_| {}).expect("train");
+    let probs = a.model.predict_proba(&va.x, va.n(), 64).expect("probs");
+    let y: Vec<usize> = va.y.iter().map(|&v| v as usize).collect();
+    let rep = qc::metrics::report(&probs, &y, &a.model.meta.classes).expect("report");
+    assert!(rep.accuracy > 0.75, "held-out accuracy {} should beat chance (0.5) clearly", rep.accuracy);
+    // Same seed and thread count → identical weights.
+    let opts1 = TrainOptions { max_epochs: 1, ..opts.clone() };
+    let b1 = qc::train::train(meta.clone(), &tr, &va, &opts1, &mut |_| {}).expect("train");
+    let b2 = qc::train::train(meta, &tr, &va, &opts1, &mut |_| {}).expect("train");
+    let (v1, v2) = (b1.model.vs.variables(), b2.model.vs.variables());
+    for (name, t) in &v1 {
+        assert!(t.equal(&v2[name]), "{name} differs between identical runs");
+    }
+}
+
+#[test]
+fn bad_image_bytes_give_errors() {
+    let p = std::path::Path::new("x.png");
+    assert!(matches!(qc::io::decode_grey(b"this is not an image", p), Err(qc::QcError::Image { .. })));
+    assert!(matches!(qc::io::decode_grey(&[0x89, b'P', b'N', b'G', 0, 0], p), Err(qc::QcError::Image { .. })));
+    // An RGB image becomes luma; odd sizes are centre-cropped and resized.
+    let rgb = image::RgbImage::from_pixel(10, 6, image::Rgb([255, 0, 0]));
+    let mut bytes = Vec::new();
+    rgb.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).expect("png");
+    let (g, colour) = qc::io::decode_grey(&bytes, p).expect("decode");
+    assert!(colour);
+    assert!((g.data[0] - 0.299).abs() < 1e-3);
+    let (a, info) = qc::io::adapt(&g, 64, colour);
+    assert!(info.resized && !info.much_larger);
+    assert_eq!((a.width, a.height, a.data.len()), (64, 64, 64 * 64));
+}
+
+#[test]
+fn resnet50_option_builds_and_runs() {
+    tch::set_num_threads(1);
+    let mut meta = tiny_meta(Task::Trypan, [16, 32, 64, 128]);
+    meta.net.arch = qc::model::Arch::Resnet50;
+    meta.net.in_channels = 1;
+    let m = Classifier::new(meta, tch::Device::Cpu);
+    assert!(m.n_parameters() > 20_000_000, "ResNet-50 has ~23.5 M parameters, got {}", m.n_parameters());
+    let x = vec![0.0f32; 64 * 64];
+    let l = m.logits(&x, 1, 1).expect("forward");
+    assert_eq!(l.size(), vec![1, 2]);
+}

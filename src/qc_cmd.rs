@@ -1,0 +1,542 @@
+#![allow(unreachable_pub)] // `pub` API for the hand-merged main.rs
+//! `mabtwin qc …`: render, train, eval and classify (spec `qc.md` §10). File I/O and progress
+//! bars live here; the `qc` crate does the work on buffers.
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use qc::render::{self, Difficulty, RenderConfig, Task};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `mabtwin qc` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum QcCommand {
+    /// Render a class-balanced labelled image set (PNGs, labels.csv, spectral.npy, montage.png).
+    Render {
+        /// Task: microcarrier | trypan | nes.
+        #[arg(long, default_value = "microcarrier")]
+        task: String,
+        /// Number of images.
+        #[arg(long)]
+        n: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Do not write the spectral cube.
+        #[arg(long)]
+        no_spectral: bool,
+        /// Difficulty preset: easy | default | hard.
+        #[arg(long, default_value = "default")]
+        difficulty: String,
+        /// Rayon threads for rendering (output does not depend on it).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Train a classifier on a render directory, `crops64/labels.csv` layout or class folders.
+    Train {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output model directory (model.safetensors + model.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Task: microcarrier | trypan | nes (default: from render.json, else trypan).
+        #[arg(long)]
+        task: Option<String>,
+        /// Ignore spectral cubes (grey channel only).
+        #[arg(long)]
+        no_spectral: bool,
+        /// Architecture: compact | resnet50.
+        #[arg(long, default_value = "compact")]
+        arch: String,
+        /// Recipe: fast | seed.
+        #[arg(long, default_value = "fast")]
+        recipe: String,
+        /// Maximum epochs (early stopping on validation loss, patience 8).
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Torch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// Device: auto | cpu | cuda.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Stem stride of the compact net (2 = fast default; 1 = spec's setting at 64 px).
+        #[arg(long, default_value_t = 2)]
+        stem_stride: i64,
+    },
+    /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
+    /// confusion.csv/.png and rotation.csv.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Split to evaluate (default: `test` if present, else `val`).
+        #[arg(long)]
+        split: Option<String>,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
+    /// Classify PNG/JPEG files or folders; prints (and with --out writes) file,class,probability.
+    Classify {
+        #[arg(long)]
+        model: PathBuf,
+        /// Files or folders (walked recursively for .png/.jpg/.jpeg, sorted).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// CSV output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Treat inputs of another size as errors instead of centre-crop + resize.
+        #[arg(long)]
+        strict_size: bool,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
+}
+
+/// Run one `qc` subcommand; returns the process exit code.
+pub fn run(cmd: QcCommand) -> Result<ExitCode> {
+    match cmd {
+        QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
+            cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
+        }
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, seed, threads, device, stem_stride } => {
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, epochs, seed, threads, &device, stem_stride)
+        }
+        QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
+        QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
+    }
+}
+
+fn bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+
+fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, no_spectral: bool, difficulty: &str, threads: usize) -> Result<ExitCode> {
+    let task = Task::parse(task)?;
+    let cfg = RenderConfig { task, difficulty: Difficulty::parse(difficulty)?, spectral: task.has_spectral() && !no_spectral };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    std::fs::create_dir_all(out.join("images")).with_context(|| format!("creating {}", out.display()))?;
+    let classes = task.classes();
+    let size = task.size_px();
+    let mut csv = String::new();
+    let mut spectral: Vec<u8> = Vec::new();
+    let mut montage_rows: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
+    let pb = bar(n, "render");
+    let t0 = std::time::Instant::now();
+    let mut render_s = 0.0;
+    let chunk = 512u64;
+    let mut start = 0u64;
+    while start < n {
+        let m = chunk.min(n - start);
+        let tr = std::time::Instant::now();
+        let imgs = pool.install(|| render::render_set(&cfg, seed, start, m))?;
+        render_s += tr.elapsed().as_secs_f64();
+        for (k, r) in imgs.iter().enumerate() {
+            let idx = start + k as u64;
+            let file = format!("images/{idx:06}.png");
+            qc::io::write_file(&out.join(&file), &qc::io::encode_png_grey(&r.image)?)?;
+            if csv.is_empty() {
+                csv.push_str("file,label,group,split");
+                for (name, _) in &r.latents {
+                    csv.push(',');
+                    csv.push_str(name);
+                }
+                csv.push('\n');
+            }
+            let label = r.label.map(|l| classes[l]).unwrap_or("");
+            csv.push_str(&format!("{file},{label},{},{}", r.group, render::split_of_group(seed, r.group)));
+            for (_, v) in &r.latents {
+                csv.push_str(&format!(",{v:.6}"));
+            }
+            csv.push('\n');
+            if let Some(s) = &r.spectral {
+                spectral.extend_from_slice(s);
+            }
+            if let Some(l) = r.label
+                && montage_rows[l].len() < 8
+            {
+                montage_rows[l].push(r.image.to_u8());
+            }
+        }
+        pb.inc(m);
+        start += m;
+    }
+    pb.finish_and_clear();
+    qc::io::write_file(&out.join("labels.csv"), csv.as_bytes())?;
+    if cfg.spectral {
+        let shape = [n as usize, qc::render::spectral::N_BANDS, size, size];
+        qc::io::write_file(&out.join("spectral.npy"), &qc::io::encode_npy_u8(&spectral, &shape))?;
+    }
+    // Montage: one row per class (in class order), up to 8 images each, 2-px white gaps.
+    let gap = 2;
+    let (mw, mh) = (8 * (size + gap) + gap, classes.len() * (size + gap) + gap);
+    let mut px = vec![255u8; mw * mh];
+    for (ci, row) in montage_rows.iter().enumerate() {
+        for (j, img) in row.iter().enumerate() {
+            for y in 0..size {
+                let dst = (gap + ci * (size + gap) + y) * mw + gap + j * (size + gap);
+                px[dst..dst + size].copy_from_slice(&img[y * size..(y + 1) * size]);
+            }
+        }
+    }
+    qc::io::write_file(&out.join("montage.png"), &qc::io::encode_png_raw(&px, mw, mh, image::ExtendedColorType::L8)?)?;
+    let meta = serde_json::json!({
+        "format_version": 1,
+        "generator": format!("mabtwin qc render {}", env!("CARGO_PKG_VERSION")),
+        "config": cfg,
+        "seed": seed,
+        "n": n,
+        "classes": classes,
+        "group_size": render::GROUP_SIZE,
+        "splits": "by group: 70 % train, 15 % val, 15 % test (hash of seed and group)",
+        "montage": "rows are classes in the order of `classes`, up to 8 images each",
+        "spectral": if cfg.spectral { serde_json::json!({"file": "spectral.npy", "dtype": "u8", "shape": "[N, 11, H, W]", "bands_nm": render::spectral::BANDS_NM}) } else { serde_json::Value::Null },
+    });
+    qc::io::write_file(&out.join("render.json"), serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    let total_s = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "rendered {n} {} images in {total_s:.2} s ({:.0} images/s rendering only, {:.0} images/s including PNG writing) -> {}",
+        task.name(),
+        n as f64 / render_s.max(1e-9),
+        n as f64 / total_s.max(1e-9),
+        out.display()
+    );
+    let _ = std::io::stderr().flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pick_device(name: &str) -> Result<tch::Device> {
+    let dev = match name {
+        "auto" => tch::Device::cuda_if_available(),
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                bail!("--device cuda requested but CUDA is not available (libtorch_cuda not loaded)");
+            }
+            tch::Device::Cuda(0)
+        }
+        _ => bail!("unknown device `{name}` (auto | cpu | cuda)"),
+    };
+    eprintln!("device: {dev:?} (cuda available: {}, devices: {})", tch::Cuda::is_available(), tch::Cuda::device_count());
+    Ok(dev)
+}
+
+struct Prepared {
+    classes: Vec<String>,
+    task: Task,
+    set: qc::io::LabelledSet,
+    y: Vec<usize>,
+}
+
+fn prepare(data: &Path, task: Option<&str>) -> Result<Prepared> {
+    let set = qc::io::load_dataset(data).with_context(|| format!("loading data from {}", data.display()))?;
+    for w in &set.warnings {
+        eprintln!("warning: {w}");
+    }
+    let task = Task::parse(task.or(set.task.as_deref()).unwrap_or("trypan"))?;
+    let classes: Vec<String> = task.classes().iter().map(|s| s.to_string()).collect();
+    let y = set
+        .labels
+        .iter()
+        .map(|l| classes.iter().position(|c| c == l).with_context(|| format!("label `{l}` is not a {} class {classes:?}", task.name())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Prepared { classes, task, set, y })
+}
+
+fn cubes_of<'a>(set: &'a qc::io::LabelledSet, idx: &[usize], size: usize) -> Option<Vec<&'a [u8]>> {
+    let per = qc::render::spectral::N_BANDS * size * size;
+    set.spectral.as_ref().map(|sp| idx.iter().map(|&i| &sp[i * per..(i + 1) * per]).collect())
+}
+
+fn subset(p: &Prepared, split: &str, size: usize, pca: Option<&qc::pca::PcaBasis>) -> Result<(qc::train::Tensors, Vec<usize>)> {
+    let idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == split).collect();
+    let imgs: Vec<qc::image_ops::GreyImage> = idx.iter().map(|&i| p.set.images[i].clone()).collect();
+    let ys: Vec<usize> = idx.iter().map(|&i| p.y[i]).collect();
+    let cubes = cubes_of(&p.set, &idx, size);
+    Ok((qc::data::to_tensors(&imgs, &ys, size, pca, cubes.as_deref())?, idx))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, epochs: usize, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let dev = pick_device(device)?;
+    let p = prepare(data, task)?;
+    let size = p.task.size_px();
+    let train_idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == "train").collect();
+    let use_spectral = !no_spectral && p.set.spectral.is_some();
+    let pca = if use_spectral {
+        let all: Vec<usize> = (0..p.y.len()).collect();
+        let cubes = cubes_of(&p.set, &all, size).context("spectral cubes")?;
+        let is_train: Vec<bool> = all.iter().map(|i| train_idx.contains(i)).collect();
+        Some(qc::pca::fit_on_split(&cubes, &is_train, size * size, seed)?)
+    } else {
+        None
+    };
+    let (tr, _) = subset(&p, "train", size, pca.as_ref())?;
+    let (va, _) = subset(&p, "val", size, pca.as_ref())?;
+    if tr.n() == 0 || va.n() == 0 {
+        bail!("need both `train` and `val` rows in {} (got {} train, {} val)", data.display(), tr.n(), va.n());
+    }
+    let mut channels = vec!["grey".to_string()];
+    if pca.is_some() {
+        channels.extend(["pc1", "pc2", "pc3"].map(String::from));
+    }
+    let mut net = qc::model::NetConfig::compact(channels.len() as i64, p.classes.len() as i64, size);
+    net.stem_stride = stem_stride;
+    net.arch = match arch {
+        "compact" => qc::model::Arch::Compact,
+        "resnet50" => qc::model::Arch::Resnet50,
+        _ => bail!("unknown --arch `{arch}` (compact | resnet50)"),
+    };
+    let mut counts = Vec::new();
+    for split in ["train", "val", "test"] {
+        for (ci, c) in p.classes.iter().enumerate() {
+            let n = (0..p.y.len()).filter(|&i| p.set.splits[i] == split && p.y[i] == ci).count();
+            if n > 0 {
+                counts.push((split.to_string(), c.clone(), n));
+            }
+        }
+    }
+    let meta = qc::model::ModelMeta {
+        format_version: qc::model::FORMAT_VERSION,
+        task: p.task.name().into(),
+        classes: p.classes.clone(),
+        net,
+        input_size: size,
+        channels,
+        normalisation: "grey: per-image (x - mean)/(std + 1e-3) after luma 0.299/0.587/0.114 and centre-crop + triangle resize; pc: PCA basis below, unit variance, clipped to ±6".into(),
+        pca,
+        temperature: 1.0,
+        recipe: recipe.into(),
+        seed,
+        threads,
+        device: String::new(),
+        epochs_run: 0,
+        best_epoch: 0,
+        val_metrics: serde_json::Value::Null,
+        versions: serde_json::json!({"mabtwin": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0"}),
+        manifest: qc::model::Manifest {
+            source: p.set.source.clone(),
+            fingerprint: p.set.labels_fingerprint.clone(),
+            counts,
+            early_stopping_on: "val split (validation loss, patience 8); temperature fitted on val".into(),
+        },
+    };
+    let opts = qc::train::TrainOptions {
+        recipe: qc::train::Recipe::parse(recipe)?,
+        max_epochs: epochs,
+        patience: 8,
+        seed,
+        augment: true,
+        class_weights: p.set.task.is_none(),
+        device: dev,
+    };
+    eprintln!("training {} ({} train, {} val, channels {:?}, recipe {}, ≤ {epochs} epochs, {threads} threads)", p.task.name(), tr.n(), va.n(), meta.channels, recipe);
+    let pb = bar(epochs as u64, "epoch");
+    let t0 = std::time::Instant::now();
+    let trained = qc::train::train(meta, &tr, &va, &opts, &mut |l| {
+        pb.inc(1);
+        let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
+        if pb.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            pb.println(line);
+        }
+    })?;
+    pb.finish_and_clear();
+    let mut model = trained.model;
+    let probs = model.predict_proba(&va.x, va.n(), 128)?;
+    let yv: Vec<usize> = va.y.iter().map(|&v| v as usize).collect();
+    let rep = qc::metrics::report(&probs, &yv, &p.classes)?;
+    let secs: Vec<f64> = trained.history.iter().map(|h| h.seconds).collect();
+    model.meta.val_metrics = serde_json::json!({
+        "accuracy": rep.accuracy, "kappa": rep.kappa, "macro_f1": rep.macro_f1, "auroc": rep.auroc, "ece": rep.ece,
+        "note": "val was used for early stopping and temperature: these are selection-biased validation figures",
+        "mean_epoch_s": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
+        "train_wall_s": t0.elapsed().as_secs_f64(),
+    });
+    model.save(out)?;
+    let hist = serde_json::to_string_pretty(&trained.history)?;
+    qc::io::write_file(&out.join("history.json"), hist.as_bytes())?;
+    eprintln!(
+        "best epoch {} of {} (mean {:.1} s/epoch, {:.0} s total, {} parameters); val: accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}, T {:.2} -> {}",
+        trained.best_epoch,
+        trained.history.len(),
+        secs.iter().sum::<f64>() / secs.len().max(1) as f64,
+        t0.elapsed().as_secs_f64(),
+        model.n_parameters(),
+        rep.accuracy,
+        rep.kappa,
+        rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()),
+        rep.ece,
+        model.meta.temperature,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_model(dir: &Path) -> Result<qc::model::Classifier> {
+    if !dir.join("model.json").is_file() {
+        bail!("{}: not a model directory (no model.json)", dir.display());
+    }
+    qc::model::Classifier::load(dir, tch::Device::cuda_if_available()).with_context(|| format!("loading model from {}", dir.display()))
+}
+
+fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, threads: i32) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let model = load_model(model_dir)?;
+    let p = prepare(data, Some(&model.meta.task))?;
+    let split = split.map(str::to_string).unwrap_or_else(|| if p.set.splits.iter().any(|s| s == "test") { "test".into() } else { "val".into() });
+    let size = model.meta.input_size;
+    let (ev, _) = subset(&p, &split, size, model.meta.pca.as_ref())?;
+    if ev.n() == 0 {
+        bail!("no `{split}` rows in {}", data.display());
+    }
+    if ev.c != model.n_channels() {
+        bail!("model expects channels {:?}, data gives {} channel(s); render with spectral cubes or train with --no-spectral", model.meta.channels, ev.c);
+    }
+    std::fs::create_dir_all(out)?;
+    let y: Vec<usize> = ev.y.iter().map(|&v| v as usize).collect();
+    let logits = model.logits(&ev.x, ev.n(), 64)?;
+    let probs = qc::model::probs_from_logits(&logits, model.meta.temperature)?;
+    let raw = qc::model::probs_from_logits(&logits, 1.0)?;
+    let rep = qc::metrics::report(&probs, &y, &p.classes)?;
+    let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
+    let rot = qc::train::rotation_robustness(&model, &ev)?;
+    // Throughput on up to 256 images: batch 64 vs batch 1, same process.
+    let m = ev.n().min(256);
+    let d = ev.c * size * size;
+    let t = std::time::Instant::now();
+    let _ = model.logits(&ev.x[..m * d], m, 64)?;
+    let ips64 = m as f64 / t.elapsed().as_secs_f64();
+    let m1 = m.min(64);
+    let t = std::time::Instant::now();
+    let _ = model.logits(&ev.x[..m1 * d], m1, 1)?;
+    let ips1 = m1 as f64 / t.elapsed().as_secs_f64();
+    let json = serde_json::json!({
+        "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
+        "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
+        "rotation": rot,
+        "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
+    });
+    qc::io::write_file(&out.join("metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    let mut pc = String::from("class,precision,recall,f1,support,zero_division\n");
+    for (c, m) in p.classes.iter().zip(&rep.per_class) {
+        pc.push_str(&format!("{c},{:.6},{:.6},{:.6},{},{}\n", m.precision, m.recall, m.f1, m.support, m.zero_division));
+    }
+    qc::io::write_file(&out.join("per_class.csv"), pc.as_bytes())?;
+    let mut cm = format!("true\\pred,{}\n", p.classes.join(","));
+    for (c, row) in p.classes.iter().zip(&rep.confusion) {
+        cm.push_str(&format!("{c},{}\n", row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")));
+    }
+    qc::io::write_file(&out.join("confusion.csv"), cm.as_bytes())?;
+    let title = format!("{} on {} ({split}, n = {}): accuracy {:.3}, kappa {:.3}", model.meta.task, data.display(), rep.n, rep.accuracy, rep.kappa);
+    qc::io::write_file(&out.join("confusion.png"), &qc::plot::confusion_png(&rep.confusion, &p.classes, &title)?)?;
+    let mut rc = String::from("angle_deg,accuracy\n");
+    for (a, acc) in &rot.accuracy_by_angle {
+        rc.push_str(&format!("{a},{acc:.6}\n"));
+    }
+    qc::io::write_file(&out.join("rotation.csv"), rc.as_bytes())?;
+    println!(
+        "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",
+        rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_classify(model_dir: &Path, paths: &[PathBuf], out: Option<&Path>, strict_size: bool, threads: i32) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let model = load_model(model_dir)?;
+    if model.meta.pca.is_some() {
+        bail!(
+            "model expects channels {:?}: classify reads plain images only; pass a grey model (train with --no-spectral)",
+            model.meta.channels
+        );
+    }
+    let size = model.meta.input_size;
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(qc::io::list_images(p)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no images found in {:?}", paths);
+    }
+    let mut ok_files = Vec::new();
+    let mut x = Vec::new();
+    let (mut n_failed, mut n_resized, mut n_colour) = (0usize, 0usize, 0usize);
+    for f in &files {
+        let loaded = qc::io::load_grey(f);
+        let (img, colour) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {e}");
+                n_failed += 1;
+                continue;
+            }
+        };
+        let (a, info) = qc::io::adapt(&img, size, colour);
+        if info.resized {
+            if strict_size {
+                eprintln!("error: {}: size {}x{} != {size}x{size} (--strict-size)", f.display(), img.width, img.height);
+                n_failed += 1;
+                continue;
+            }
+            n_resized += 1;
+        }
+        if info.much_larger {
+            eprintln!("warning: {}: {}x{} is more than 4x the model size ({size}); probably not a single-cell crop", f.display(), img.width, img.height);
+        }
+        n_colour += usize::from(colour);
+        x.extend(qc::model::build_input(&a, None)?);
+        ok_files.push(f.clone());
+    }
+    if n_resized > 0 {
+        eprintln!("warning: {n_resized} image(s) were not {size}x{size}: centre-cropped to square and resized (triangle filter)");
+    }
+    if n_colour > 0 {
+        eprintln!("note: {n_colour} colour image(s) converted to grey (luma 0.299/0.587/0.114, alpha dropped)");
+    }
+    let mut csv = format!("file,class,probability{}\n", model.meta.classes.iter().map(|c| format!(",p_{c}")).collect::<String>());
+    if !ok_files.is_empty() {
+        let probs = model.predict_proba(&x, ok_files.len(), 64)?;
+        for (f, p) in ok_files.iter().zip(&probs) {
+            let k = qc::metrics::argmax(std::slice::from_ref(p))[0];
+            let line = format!("{},{},{:.4}{}", f.display(), model.meta.classes[k], p[k], p.iter().map(|v| format!(",{v:.4}")).collect::<String>());
+            println!("{line}");
+            csv.push_str(&line);
+            csv.push('\n');
+        }
+    }
+    if let Some(o) = out {
+        qc::io::write_file(o, csv.as_bytes())?;
+    }
+    if n_failed > 0 {
+        eprintln!("{n_failed} of {} file(s) failed", files.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

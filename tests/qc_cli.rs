@@ -1,0 +1,166 @@
+//! End-to-end tests of `mabtwin qc …` (render, train, eval, classify).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn mabtwin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mabtwin")).args(args).output().expect("run mabtwin")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The real-crop folder beside the checkout (CI's checkout sits beside `shared/`).
+fn real_trypan() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qc_data/maxkudi-ldc-trypan");
+    if p.join("crops64/labels.csv").is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent (the real trypan crops live in ../shared)", p.display());
+        None
+    }
+}
+
+/// A small grey trypan model trained on renders (shared by the input-handling tests).
+fn rendered_model() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let d = tempfile::tempdir().expect("tmp");
+        let data = d.path().join("data");
+        let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "160", "--seed", "4", "--out", s(&data)]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&d.path().join("m")), "--epochs", "1", "--no-spectral", "--threads", "1"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let m = d.path().join("m");
+        (d, m)
+    })
+    .1
+}
+
+#[test]
+fn render_is_byte_identical_for_equal_arguments() {
+    let d = tempfile::tempdir().expect("tmp");
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    for dir in [&a, &b] {
+        let out = mabtwin(&["qc", "render", "--task", "microcarrier", "--n", "40", "--seed", "9", "--out", s(dir)]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for f in ["labels.csv", "render.json", "montage.png", "spectral.npy", "images/000017.png"] {
+        let (x, y) = (std::fs::read(a.join(f)).expect(f), std::fs::read(b.join(f)).expect(f));
+        assert_eq!(x, y, "{f} differs");
+    }
+    let csv = std::fs::read_to_string(a.join("labels.csv")).expect("csv");
+    assert!(csv.starts_with("file,label,group,split,coverage"));
+    assert_eq!(csv.lines().count(), 41);
+    let npy = std::fs::read(a.join("spectral.npy")).expect("npy");
+    assert!(npy.len() > 40 * 11 * 96 * 96);
+}
+
+#[test]
+fn classify_real_val_crops_after_training_on_real_train_split() {
+    let Some(real) = real_trypan() else { return };
+    let d = tempfile::tempdir().expect("tmp");
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--task", "trypan", "--data", s(&real), "--out", s(&m), "--epochs", "8"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let labels = std::fs::read_to_string(real.join("crops64/labels.csv")).expect("labels");
+    let val: Vec<(String, String)> = labels
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.get(2) == Some(&"val")).then(|| (real.join(f[0]).display().to_string(), f[1].to_string()))
+        })
+        .collect();
+    assert_eq!(val.len(), 164);
+    let csv_path = d.path().join("pred.csv");
+    let mut args = vec!["qc", "classify", "--model", s(&m), "--out", s(&csv_path)];
+    args.extend(val.iter().map(|(f, _)| f.as_str()));
+    let out = mabtwin(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(&csv_path).expect("pred");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("file,class,probability,p_live,p_dead"));
+    let mut correct = 0;
+    for (line, (file, truth)) in lines.zip(&val) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[0], file);
+        let p: f64 = f[2].parse().expect("probability");
+        assert!((0.5..=1.0).contains(&p));
+        correct += usize::from(f[1] == truth);
+    }
+    let acc = correct as f64 / val.len() as f64;
+    eprintln!("real val accuracy via classify: {acc:.4}");
+    assert!(acc >= 0.90, "val accuracy {acc}");
+}
+
+#[test]
+fn classify_handles_bad_inputs() {
+    let m = rendered_model();
+    let d = tempfile::tempdir().expect("tmp");
+    let good = d.path().join("good.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([120])).save(&good).expect("png");
+    let rgb = d.path().join("rgb.png");
+    image::RgbImage::from_pixel(80, 70, image::Rgb([100, 150, 200])).save(&rgb).expect("png");
+    let corrupt = d.path().join("corrupt.png");
+    let mut bytes = std::fs::read(&good).expect("read");
+    bytes.truncate(30);
+    std::fs::write(&corrupt, bytes).expect("write");
+    let text = d.path().join("notes.png");
+    std::fs::write(&text, "not an image").expect("write");
+    let csv_path = d.path().join("out.csv");
+    let mut args = vec!["qc", "classify", "--model", s(m), "--out", s(&csv_path), s(&good), s(&corrupt), s(&rgb), s(&text)];
+    let cell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qc_data/skimage-cell-qpi/cell.png");
+    if cell.is_file() {
+        args.push(s(&cell));
+    } else {
+        eprintln!("cell.png skipped: ../shared is absent");
+    }
+    let out = mabtwin(&args);
+    assert_eq!(out.status.code(), Some(1), "failures give exit 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("error: {}: cannot decode image", corrupt.display())), "{err}");
+    assert!(err.contains(&format!("error: {}: cannot decode image", text.display())), "{err}");
+    assert!(err.contains("centre-cropped"), "{err}");
+    if cell.is_file() {
+        assert!(err.contains("more than 4x"), "{err}");
+    }
+    let csv = std::fs::read_to_string(&csv_path).expect("csv");
+    let n_ok = if cell.is_file() { 3 } else { 2 };
+    assert_eq!(csv.lines().count(), 1 + n_ok, "{csv}");
+    assert!(!csv.contains("corrupt.png") && !csv.contains("notes.png"));
+    // --strict-size makes other sizes errors.
+    let out = mabtwin(&["qc", "classify", "--model", s(m), "--strict-size", s(&rgb)]);
+    assert_eq!(out.status.code(), Some(1));
+    // Empty folder and bad model dir: exit 2 with the path named.
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let out = mabtwin(&["qc", "classify", "--model", s(m), s(&empty)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no images"));
+    let out = mabtwin(&["qc", "classify", "--model", s(&empty), s(&good)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a model directory"));
+}
+
+#[test]
+fn eval_writes_report_files() {
+    let m = rendered_model();
+    let d = tempfile::tempdir().expect("tmp");
+    let data = d.path().join("data");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "96", "--seed", "77", "--out", s(&data), "--no-spectral"]);
+    assert!(out.status.success());
+    let rep = d.path().join("rep");
+    let out = mabtwin(&["qc", "eval", "--model", s(m), "--data", s(&data), "--out", s(&rep), "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["metrics.json", "per_class.csv", "confusion.csv", "confusion.png", "rotation.csv"] {
+        assert!(rep.join(f).is_file(), "{f}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rep.join("metrics.json")).expect("json")).expect("json");
+    let n = v["metrics"]["n"].as_u64().expect("n");
+    let cm: u64 = v["metrics"]["confusion"].as_array().expect("cm").iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64().expect("u64"))).sum();
+    assert_eq!(n, cm);
+    assert_eq!(v["rotation"]["accuracy_by_angle"].as_array().expect("rot").len(), 4);
+}
