@@ -105,8 +105,20 @@ pub enum QcCommand {
     },
 }
 
-/// Run one `qc` subcommand; returns the process exit code.
+/// Run one `qc` subcommand; returns the process exit code. Errors here come from what the
+/// user gave (model folder, data folder, device, options), so they exit with code 2 like
+/// every other invalid input; per-file classification failures exit with 1.
 pub fn run(cmd: QcCommand) -> Result<ExitCode> {
+    match run_inner(cmd) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
     match cmd {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
             cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
