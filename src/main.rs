@@ -6,7 +6,6 @@
 mod cmd;
 mod output;
 mod plot;
-mod qc_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -49,9 +48,13 @@ enum Command {
     /// multi-start, robust Monte Carlo, Pareto front, sensitivities, per-scale studies.
     Optimize(cmd::optimize::Args),
     /// Image quality control: render culture images, train/evaluate the CNN, classify
-    /// your own images (PNG/JPEG), HyperScore.
-    #[command(subcommand)]
-    Qc(qc_cmd::QcCommand),
+    /// your own images (PNG/JPEG), HyperScore. Runs `mabtwin-ml qc` (linked to libtorch);
+    /// see `mabtwin qc --help`.
+    #[command(disable_help_flag = true)]
+    Qc {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The `make demo` job: simulate the embedded baseline and a scale-up study.
     Demo(cmd::demo::Args),
 }
@@ -64,7 +67,7 @@ fn main() -> ExitCode {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Scaleup(a) => cmd::scaleup::run(a),
         Command::Optimize(a) => cmd::optimize::run(a),
-        Command::Qc(c) => qc_cmd::run(c),
+        Command::Qc { args } => cmd::ml::forward("qc", &args),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

@@ -2,6 +2,7 @@
 
 pub(crate) mod dataset;
 pub(crate) mod demo;
+pub(crate) mod ml;
 pub(crate) mod optimize;
 pub(crate) mod scaleup;
 pub(crate) mod scenario;

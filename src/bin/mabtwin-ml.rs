@@ -1,0 +1,41 @@
+//! `mabtwin-ml` — the part of the `mabtwin` CLI that links libtorch (image QC; the
+//! surrogate once it lands). `mabtwin qc …` runs this binary, so every other subcommand
+//! starts without loading libtorch (about 0.25 s per start) and `mabtwin` itself does not
+//! link it. Run it directly or through `mabtwin`; the arguments are the same.
+#![forbid(unsafe_code)]
+
+#[path = "../qc_cmd.rs"]
+mod qc_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Machine-learning subcommands of mabtwin (linked against libtorch).
+#[derive(Parser, Debug)]
+#[command(name = "mabtwin", bin_name = "mabtwin", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Image quality control: render culture images, train/evaluate the CNN, classify
+    /// your own images (PNG/JPEG), HyperScore.
+    #[command(subcommand)]
+    Qc(qc_cmd::QcCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Qc(c) => qc_cmd::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
