@@ -1,8 +1,8 @@
 # mabtwin — two commands:
 #   make demo   build in release and run the main job on the embedded baseline scenario
 #   make test   build and run every test (unit, property, golden, CLI end-to-end)
-# Both do their own set-up (libtorch is fetched by scripts/setup-libtorch.sh when a crate
-# that needs it is in the workspace and it is missing).
+# Both do their own set-up: scripts/setup-libtorch.sh fetches libtorch 2.11.0 (PyPI torch
+# wheel, pruned, cached in .libtorch/) when it is missing; it is idempotent.
 
 CARGO ?= cargo
 DEMO_OUT ?= runs/demo
@@ -10,7 +10,7 @@ DEMO_OUT ?= runs/demo
 .PHONY: demo test build setup bench clean-runs
 
 setup:
-	@if [ -x scripts/setup-libtorch.sh ]; then scripts/setup-libtorch.sh; fi
+	@bash scripts/setup-libtorch.sh
 
 build: setup
 	$(CARGO) build --release --locked --workspace

@@ -80,9 +80,18 @@ pub fn encode_png_raw(px: &[u8], w: usize, h: usize, color: image::ExtendedColor
     Ok(out)
 }
 
-/// Write bytes to a file.
+/// Write bytes to a file atomically (temporary file in the same folder, then rename), so
+/// an interrupted run never leaves a half-written file behind.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| QcError::io(path, e))
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, bytes).map_err(|e| QcError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| QcError::io(path, e))
+}
+
+/// The temporary sibling used for an atomic write of `path`.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// Write a u8 array as `.npy` (format 1.0, C order).

@@ -253,9 +253,13 @@ impl Classifier {
     /// Write `model.safetensors` and `model.json` into `dir` (created if needed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| QcError::io(dir, e))?;
-        self.vs.save(dir.join("model.safetensors"))?;
+        // Weights first, each file atomically; model.json last marks a complete model.
+        let weights = dir.join("model.safetensors");
+        let tmp = crate::io::temp_path(&weights).with_extension("safetensors");
+        self.vs.save(&tmp)?;
+        std::fs::rename(&tmp, &weights).map_err(|e| QcError::io(&weights, e))?;
         let json = serde_json::to_string_pretty(&self.meta)?;
-        std::fs::write(dir.join("model.json"), json).map_err(|e| QcError::io(dir.join("model.json"), e))
+        crate::io::write_file(&dir.join("model.json"), json.as_bytes())
     }
 
     /// Load from a model directory.
