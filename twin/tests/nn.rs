@@ -174,3 +174,24 @@ fn classical_baselines_run_on_the_same_windows() {
         assert!(p.iter().all(|r| r[0].is_finite() && r[1].is_finite()), "{b:?}");
     }
 }
+
+#[test]
+fn a_harvest_model_answers_as_the_optimizers_surrogate() {
+    use sim::objective::Surrogate;
+    let _serial = serial();
+    let ds = simulate_design(8, 21).expect("simulate");
+    let grids = grid_all(&ds, &feats()).expect("grid");
+    let split = random_split(grids.len(), 0.2, 0.2, 1).expect("split");
+    let window = WindowConfig { steps: 32, stride: 48, horizon: Horizon::Harvest };
+    let d = prepare(grids, &feats(), &window, split).expect("prepare");
+    let mut m = Model::new(tiny(Arch::CnnLstm, 0.1), new_meta(&d.features, &d.window, &d.scaler, "t"), 1, Device::Cpu).expect("model");
+    m.train(&d.train, &d.val, &TrainConfig { epochs: 3, batch_size: 32, ..TrainConfig::default() }, &mut |_| {}).expect("train");
+    let s = twin::surrogate::TwinSurrogate::new(m, 48.0).expect("surrogate");
+    assert_eq!(s.name(), "twin:cnn-lstm");
+    let p = s.predict(&sim::Scenario::default()).expect("predict");
+    assert!(p.final_titer_g_per_l.is_finite() && p.final_cqa_gi_pct.is_finite());
+    assert!(p.peak_lactate_g_per_l.is_none());
+    // A nowcast model is refused.
+    let now = model(Arch::CnnLstm, 0.1, 1);
+    assert!(twin::surrogate::TwinSurrogate::new(now, 48.0).is_err());
+}
