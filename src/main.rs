@@ -6,6 +6,7 @@
 mod cmd;
 mod output;
 mod plot;
+mod twin_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// Optimise setpoints in silico (simulator or surrogate): bounds, constraints,
     /// multi-start, robust Monte Carlo, Pareto front, sensitivities, per-scale studies.
     Optimize(cmd::optimize::Args),
+    /// Data-driven twin: train, evaluate, compare, tune the CNN-LSTM titer/CQA surrogate; predict a batch.
+    #[command(subcommand)]
+    Twin(twin_cmd::TwinCommand),
     /// The `make demo` job: simulate the embedded baseline and a scale-up study.
     Demo(cmd::demo::Args),
 }
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Scaleup(a) => cmd::scaleup::run(a),
         Command::Optimize(a) => cmd::optimize::run(a),
+        Command::Twin(c) => twin_cmd::run(c),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
