@@ -722,14 +722,17 @@ fn plot_heatmap(path: &Path, heat: &[f64], steps: usize, features: &[String]) ->
             .y_label_area_size(150)
             .build_cartesian_2d(0.0..(steps as f64 * 0.25), 0.0..nf as f64)
             .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
-        let names = features.to_vec();
         c.configure_mesh()
             .disable_mesh()
             .x_desc("hour within the 24 h window (window end = prediction time)")
-            .y_labels(nf)
-            .y_label_formatter(&|v: &f64| names.get(*v as usize).cloned().unwrap_or_default())
+            .y_labels(0)
             .draw()
             .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+        for (f, name) in features.iter().enumerate() {
+            let (px, py) = c.backend_coord(&(0.0, f as f64 + 0.5));
+            root.draw(&Text::new(name.clone(), (px - 145, py - 7), ("sans-serif", 13)))
+                .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+        }
         c.draw_series((0..steps).flat_map(|s| {
             (0..nf).map(move |f| {
                 let v = (heat[s * nf + f] / max).sqrt();
