@@ -55,6 +55,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Data-driven twin: train, evaluate, compare and tune the CNN-LSTM titer/CQA surrogate;
+    /// predict a batch. Runs `mabtwin-ml twin` (linked to libtorch); see `mabtwin twin --help`.
+    #[command(disable_help_flag = true)]
+    Twin {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The `make demo` job: simulate the embedded baseline and a scale-up study.
     Demo(cmd::demo::Args),
 }
@@ -68,6 +75,7 @@ fn main() -> ExitCode {
         Command::Scaleup(a) => cmd::scaleup::run(a),
         Command::Optimize(a) => cmd::optimize::run(a),
         Command::Qc { args } => cmd::ml::forward("qc", &args),
+        Command::Twin { args } => cmd::ml::forward("twin", &args),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

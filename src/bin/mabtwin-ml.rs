@@ -1,11 +1,19 @@
-//! `mabtwin-ml` — the part of the `mabtwin` CLI that links libtorch (image QC; the
-//! surrogate once it lands). `mabtwin qc …` runs this binary, so every other subcommand
+//! `mabtwin-ml` — the part of the `mabtwin` CLI that links libtorch (image QC and the
+//! surrogate). `mabtwin qc …` and `mabtwin twin …` run this binary, so every other subcommand
 //! starts without loading libtorch (about 0.25 s per start) and `mabtwin` itself does not
 //! link it. Run it directly or through `mabtwin`; the arguments are the same.
 #![forbid(unsafe_code)]
 
+#[path = "../output.rs"]
+#[allow(dead_code)] // shared with `mabtwin`; this binary uses part of it
+mod output;
+#[path = "../plot.rs"]
+#[allow(dead_code)]
+mod plot;
 #[path = "../qc_cmd.rs"]
 mod qc_cmd;
+#[path = "../twin_cmd.rs"]
+mod twin_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,12 +32,17 @@ enum Command {
     /// your own images (PNG/JPEG), HyperScore.
     #[command(subcommand)]
     Qc(qc_cmd::QcCommand),
+    /// Data-driven twin: train, evaluate, compare and tune the CNN-LSTM titer/CQA surrogate;
+    /// predict a batch.
+    #[command(subcommand)]
+    Twin(twin_cmd::TwinCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Qc(c) => qc_cmd::run(c),
+        Command::Twin(c) => twin_cmd::run(c),
     };
     match result {
         Ok(code) => code,

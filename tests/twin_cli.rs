@@ -1,0 +1,96 @@
+//! End-to-end tests of `mabtwin twin …` on a tiny generated dataset (a few epochs of the
+//! seed's CNN-LSTM: tens of seconds on 2 cores).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mabtwin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mabtwin")).args(args).output().expect("mabtwin runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = mabtwin(args);
+    assert!(o.status.success(), "mabtwin {}: {}", args.join(" "), text(&o));
+    o
+}
+
+#[test]
+fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, model, report) = (dir.path().join("data"), dir.path().join("model"), dir.path().join("report"));
+    ok(&["dataset", "--n-batches", "12", "--seed", "4", "--out", s(&data), "--quiet", "--threads", "2"]);
+    let o = ok(&["twin", "train", "--data", s(&data), "--out", s(&model), "--epochs", "2", "--seed", "3", "--quiet"]);
+    let out = text(&o);
+    assert!(out.contains("device: cpu") || out.contains("device: cuda"), "{out}");
+    assert!(out.contains("held-out test batches"), "{out}");
+    for f in ["model.safetensors", "model.json"] {
+        assert!(model.join(f).is_file(), "missing {f}");
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("model.json")).expect("read")).expect("json");
+    assert_eq!(meta["features"].as_array().expect("features").len(), 9);
+    assert!(meta["scaler"]["mean"].is_array() && meta["data_manifest_hash"].is_string());
+    let test_ids = meta["split_batch_ids"]["test"].as_array().expect("test ids").clone();
+    let train_ids = meta["split_batch_ids"]["train"].as_array().expect("train ids").clone();
+    assert!(test_ids.iter().all(|t| !train_ids.contains(t)), "split by batch");
+
+    ok(&["twin", "eval", "--model", s(&model), "--data", s(&data), "--out", s(&report), "--mc-passes", "5"]);
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("metrics.json")).expect("metrics")).expect("json");
+    let cl = &m["models"]["cnn_lstm"];
+    for k in ["rmse_g_per_l", "mae_g_per_l", "r2", "dts", "ci95_coverage"] {
+        assert!(cl[k].is_number(), "metrics.json lacks {k}: {cl}");
+    }
+    for b in ["mlr", "random_forest", "svr"] {
+        assert!(m["models"][b]["rmse_g_per_l"].is_number(), "{b}");
+    }
+    assert_eq!(m["held_out"], "model test split");
+    assert_eq!(m["n_test_batches"].as_u64(), Some(test_ids.len() as u64));
+    for f in ["table.md", "trajectories.png", "parity.png", "attribution_heatmap.png"] {
+        assert!(report.join(f).is_file(), "missing {f}");
+    }
+    let table = std::fs::read_to_string(report.join("table.md")).expect("table");
+    assert!(table.contains("| Proposed CNN-LSTM |") && table.contains("Multiple Linear Regression"), "{table}");
+
+    // Predict one batch given as `mabtwin simulate` output.
+    let sim_dir = dir.path().join("sim");
+    ok(&["simulate", "baseline", "--out", s(&sim_dir)]);
+    let o = ok(&["twin", "predict", "--model", s(&model), "--batch", s(&sim_dir.join("online.csv")), "--mc-passes", "5", "--every-h", "24"]);
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("t_h,target_t_h,titer_g_per_l,titer_lo95_g_per_l,titer_hi95_g_per_l,gi_pct,gi_lo95_pct,gi_hi95_pct"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().expect("number")).collect()).collect();
+    assert!(rows.len() >= 10, "{csv}");
+    assert!(rows.iter().all(|r| r[3] <= r[4] && r[2].is_finite()), "{csv}");
+
+    // A model for other features is refused with a clear message.
+    let mut bad = meta.clone();
+    bad["features"][0] = serde_json::json!("agitation_rpm");
+    let bad_dir = dir.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).expect("mkdir");
+    std::fs::copy(model.join("model.safetensors"), bad_dir.join("model.safetensors")).expect("copy");
+    std::fs::write(bad_dir.join("model.json"), bad.to_string()).expect("write");
+    let o = mabtwin(&["twin", "predict", "--model", s(&bad_dir), "--batch", s(&sim_dir.join("online.csv"))]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("unknown feature `agitation_rpm`"), "{}", text(&o));
+
+    let cmp = dir.path().join("cmp");
+    ok(&["twin", "baselines", "--data", s(&data), "--out", s(&cmp), "--epochs", "1", "--quiet"]);
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(cmp.join("metrics.json")).expect("metrics")).expect("json");
+    for k in ["mlr", "random_forest", "svr", "ffnn", "lstm", "cnn", "cnn_lstm"] {
+        assert!(m["models"][k]["r2"].is_number(), "{k}");
+    }
+
+    let tune = dir.path().join("tune");
+    ok(&["twin", "tune", "--data", s(&data), "--budget", "3", "--epochs", "1", "--out", s(&tune), "--quiet"]);
+    let best: serde_json::Value = serde_json::from_slice(&std::fs::read(tune.join("best.json")).expect("best")).expect("json");
+    assert!(best["best"]["val_loss"].is_number(), "{best}");
+    let trials = std::fs::read_to_string(tune.join("trials.csv")).expect("trials");
+    assert_eq!(trials.lines().count(), 4, "{trials}");
+}

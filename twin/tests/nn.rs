@@ -1,0 +1,197 @@
+//! Network tests on a tiny simulated dataset (small models, short windows: seconds on CPU).
+
+use std::sync::OnceLock;
+use tch::Device;
+use twin::baselines::{Baseline, fit_predict};
+use twin::data::simulate_design;
+use twin::metrics::rmse;
+use twin::nn::{Arch, Model, ModelConfig, TrainConfig, new_meta};
+use twin::pipeline::{Prepared, grid_all, prepare};
+use twin::prep::{DEFAULT_FEATURES, Horizon, WindowConfig};
+use twin::split::random_split;
+
+/// libtorch's generator is process-wide: tests that draw from it run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static L: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    L.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn feats() -> Vec<String> {
+    DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect()
+}
+
+/// 14 simulated batches, 8 h windows (32 steps) every 12 h.
+fn data() -> &'static Prepared {
+    static D: OnceLock<Prepared> = OnceLock::new();
+    D.get_or_init(|| {
+        tch::set_num_threads(1);
+        let ds = simulate_design(14, 5).expect("simulate");
+        let grids = grid_all(&ds, &feats()).expect("grid");
+        let split = random_split(grids.len(), 0.2, 0.2, 1).expect("split");
+        prepare(grids, &feats(), &WindowConfig { steps: 32, stride: 48, horizon: Horizon::Now }, split).expect("prepare")
+    })
+}
+
+fn tiny(arch: Arch, dropout: f64) -> ModelConfig {
+    ModelConfig { filters: 8, lstm1: 16, lstm2: 8, dense: 8, dropout, ..ModelConfig::seed_default(arch, DEFAULT_FEATURES.len(), 32) }
+}
+
+fn model(arch: Arch, dropout: f64, seed: u64) -> Model {
+    let d = data();
+    Model::new(tiny(arch, dropout), new_meta(&d.features, &d.window, &d.scaler, "test"), seed, Device::Cpu).expect("model")
+}
+
+fn trained(seed: u64, epochs: usize) -> (Model, twin::nn::TrainSummary) {
+    let d = data();
+    let mut m = model(Arch::CnnLstm, 0.1, seed);
+    let cfg = TrainConfig { epochs, batch_size: 32, lr: 3e-3, patience: 100, seed };
+    let s = m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
+    (m, s)
+}
+
+/// One trained model shared by the tests (a `Mutex` because tch tensors are not `Sync`).
+fn trained_once() -> std::sync::MutexGuard<'static, (Model, twin::nn::TrainSummary)> {
+    static T: OnceLock<std::sync::Mutex<(Model, twin::nn::TrainSummary)>> = OnceLock::new();
+    T.get_or_init(|| std::sync::Mutex::new(trained(3, 25))).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn output_shapes_and_parameter_count_of_the_seed_architecture() {
+    let _serial = serial();
+    let d = data();
+    let m = Model::new(ModelConfig::seed_default(Arch::CnnLstm, 9, 32), new_meta(&d.features, &d.window, &d.scaler, "t"), 1, Device::Cpu).expect("model");
+    // 3 × (conv 9·64·k + 64, BN 2·64) + LSTM(192→128) + LSTM(128→64) + 64·32+32 + 32·2+2.
+    let conv: i64 = [3, 5, 7].iter().map(|k| 9 * 64 * k + 64 + 128).sum();
+    let lstm1 = 4 * 128 * (192 + 128) + 2 * 4 * 128;
+    let lstm2 = 4 * 64 * (128 + 64) + 2 * 4 * 64;
+    assert_eq!(m.parameters(), conv + lstm1 + lstm2 + 64 * 32 + 32 + 32 * 2 + 2);
+    let p = m.predict(&d.test).expect("predict");
+    assert_eq!(p.len(), d.test.len());
+    for arch in Arch::ALL {
+        let m = model(arch, 0.3, 1);
+        assert_eq!(m.predict(&d.test).expect("predict").len(), d.test.len(), "{arch:?}");
+    }
+}
+
+#[test]
+fn tiny_training_lowers_the_loss_and_beats_the_mean_predictor_on_held_out_batches() {
+    let _serial = serial();
+    let d = data();
+    let g = trained_once();
+    let (m, s) = (&g.0, &g.1);
+    let first = s.history.first().expect("epochs").train_loss;
+    let last = s.history.last().expect("epochs").train_loss;
+    assert!(last < 0.5 * first, "loss {first} → {last}");
+    let y = d.test.target(0);
+    let mean_train = d.train.target(0).iter().sum::<f64>() / d.train.len() as f64;
+    let p: Vec<f64> = m.predict(&d.test).expect("predict").iter().map(|r| r[0]).collect();
+    let baseline = rmse(&y, &vec![mean_train; y.len()]);
+    let model_rmse = rmse(&y, &p);
+    assert!(model_rmse < 0.5 * baseline, "model {model_rmse} vs mean {baseline}");
+    // No test batch was seen in training.
+    assert!(d.test.info.iter().all(|i| !d.split.train.contains(&i.batch)));
+}
+
+#[test]
+fn training_is_reproducible_on_cpu() {
+    let _serial = serial();
+    let d = data();
+    let (a, _) = trained(11, 3);
+    let (b, _) = trained(11, 3);
+    assert!(a.predict(&d.test).expect("p") == b.predict(&d.test).expect("p"), "same seed, same model");
+}
+
+#[test]
+fn save_load_round_trip_is_exact_and_feature_mismatch_is_an_error() {
+    let _serial = serial();
+    let d = data();
+    let g = trained_once();
+    let m = &g.0;
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    assert!(dir.path().join("model.safetensors").exists());
+    let l = Model::load(dir.path(), Device::Cpu).expect("load");
+    assert_eq!(m.predict(&d.test).expect("p"), l.predict(&d.test).expect("p"));
+    assert_eq!(l.meta.features, feats());
+    // Windows with fewer features are refused.
+    let mut f8 = feats();
+    f8.pop();
+    let err = l.ensure_features(&f8).expect_err("mismatch");
+    assert!(err.to_string().contains("trained on features"), "{err}");
+    let grids = grid_all(&simulate_design(2, 9).expect("sim"), &f8).expect("grid");
+    let s8 = twin::prep::Scaler::fit(&[&grids[0]]).expect("fit");
+    let w8 = twin::prep::windows(&[&grids[0]], &s8, &d.window).expect("w");
+    let err = l.predict(&w8).expect_err("mismatch");
+    assert!(matches!(err, twin::TwinError::ModelMismatch(_)), "{err}");
+    // A sidecar whose network does not match the weights is refused too.
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
+    meta["model"]["lstm1"] = serde_json::json!(32);
+    std::fs::write(dir.path().join("model.json"), meta.to_string()).expect("write");
+    assert!(matches!(Model::load(dir.path(), Device::Cpu), Err(twin::TwinError::ModelMismatch(_))));
+}
+
+#[test]
+fn mc_dropout_passes_differ_eval_passes_are_exact_and_intervals_widen_with_dropout() {
+    let _serial = serial();
+    let d = data();
+    let m = model(Arch::CnnLstm, 0.3, 2);
+    assert_eq!(m.predict(&d.test).expect("p"), m.predict(&d.test).expect("p"));
+    let a = m.predict_mc(&d.test, 20, 1).expect("mc");
+    assert!(a.std.iter().all(|s| s[0] > 0.0), "every window varies across passes");
+    assert!(a == m.predict_mc(&d.test, 20, 1).expect("mc"), "seeded MC is repeatable");
+    let width = |dropout: f64| {
+        let m = model(Arch::CnnLstm, dropout, 2);
+        let r = m.predict_mc(&d.test, 30, 1).expect("mc");
+        r.lo.iter().zip(&r.hi).map(|(l, h)| h[0] - l[0]).sum::<f64>() / r.lo.len() as f64
+    };
+    let (narrow, wide) = (width(0.1), width(0.5));
+    assert!(wide > narrow, "width {narrow} at p=0.1, {wide} at p=0.5");
+}
+
+#[test]
+fn integrated_gradients_are_complete() {
+    let _serial = serial();
+    let d = data();
+    let g = trained_once();
+    let m = &g.0;
+    for (w, k) in [(0, 0), (3, 0), (5, 1)] {
+        let a = m.integrated_gradients(&d.test, w, k, 128).expect("ig");
+        let gap = a.f_x - a.f_baseline;
+        let p = m.predict(&d.test).expect("p")[w][k];
+        assert!((a.f_x - p).abs() < 1e-4 * (1.0 + p.abs()), "f(x) {} vs predict {p}", a.f_x);
+        assert!((a.total() - gap).abs() <= 0.02 * gap.abs() + 1e-3, "sum {} vs f(x) − f(0) {gap}", a.total());
+        assert_eq!(a.per_feature_abs().len(), DEFAULT_FEATURES.len());
+    }
+}
+
+#[test]
+fn classical_baselines_run_on_the_same_windows() {
+    let _serial = serial();
+    let d = data();
+    for b in Baseline::ALL {
+        let p = fit_predict(b, &d.train, &d.test, 1).expect("baseline");
+        assert_eq!(p.len(), d.test.len());
+        assert!(p.iter().all(|r| r[0].is_finite() && r[1].is_finite()), "{b:?}");
+    }
+}
+
+#[test]
+fn a_harvest_model_answers_as_the_optimizers_surrogate() {
+    use sim::objective::Surrogate;
+    let _serial = serial();
+    let ds = simulate_design(8, 21).expect("simulate");
+    let grids = grid_all(&ds, &feats()).expect("grid");
+    let split = random_split(grids.len(), 0.2, 0.2, 1).expect("split");
+    let window = WindowConfig { steps: 32, stride: 48, horizon: Horizon::Harvest };
+    let d = prepare(grids, &feats(), &window, split).expect("prepare");
+    let mut m = Model::new(tiny(Arch::CnnLstm, 0.1), new_meta(&d.features, &d.window, &d.scaler, "t"), 1, Device::Cpu).expect("model");
+    m.train(&d.train, &d.val, &TrainConfig { epochs: 3, batch_size: 32, ..TrainConfig::default() }, &mut |_| {}).expect("train");
+    let s = twin::surrogate::TwinSurrogate::new(m, 48.0).expect("surrogate");
+    assert_eq!(s.name(), "twin:cnn-lstm");
+    let p = s.predict(&sim::Scenario::default()).expect("predict");
+    assert!(p.final_titer_g_per_l.is_finite() && p.final_cqa_gi_pct.is_finite());
+    assert!(p.peak_lactate_g_per_l.is_none());
+    // A nowcast model is refused.
+    let now = model(Arch::CnnLstm, 0.1, 1);
+    assert!(twin::surrogate::TwinSurrogate::new(now, 48.0).is_err());
+}
