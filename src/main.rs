@@ -66,6 +66,11 @@ enum Command {
     Demo(cmd::demo::Args),
 }
 
+/// The raw command-line arguments after the subcommand `sub` (to forward them unchanged).
+fn args_after(sub: &str) -> Vec<std::ffi::OsString> {
+    std::env::args_os().skip(1).skip_while(|a| a != sub).skip(1).collect()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -73,7 +78,9 @@ fn main() -> ExitCode {
         Command::Scenario(c) => cmd::scenario::run(c),
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Scaleup(a) => cmd::scaleup::run(a),
-        Command::Optimize(a) => cmd::optimize::run(a),
+        // The surrogate needs libtorch: hand the whole command to `mabtwin-ml optimize`.
+        Command::Optimize(a) if a.model.starts_with("surrogate:") => cmd::ml::forward("optimize", &args_after("optimize")),
+        Command::Optimize(a) => cmd::optimize::run(a, cmd::optimize::simulator_model),
         Command::Qc { args } => cmd::ml::forward("qc", &args),
         Command::Twin { args } => cmd::ml::forward("twin", &args),
         Command::Demo(a) => cmd::demo::run(a),

@@ -745,3 +745,18 @@ fn plot_heatmap(path: &Path, heat: &[f64], steps: usize, features: &[String]) ->
     }
     save_png(path, buf, w, h)
 }
+
+/// The objective model of `optimize` in `mabtwin-ml`: `surrogate:MODEL_DIR` loads a
+/// harvest-horizon twin as a [`twin::surrogate::TwinSurrogate`]; anything else is left to
+/// the simulator. `Err` is invalid input (exit 2).
+pub(crate) fn optimizer_model(
+    a: &crate::cmd::optimize::Args,
+    robust: bool,
+) -> std::result::Result<Box<dyn sim::objective::Surrogate>, String> {
+    let Some(dir) = a.model.strip_prefix("surrogate:") else {
+        return crate::cmd::optimize::simulator_model(a, robust);
+    };
+    let model = Model::load(Path::new(dir), default_device()).map_err(|e| format!("--model surrogate:{dir}: {e}"))?;
+    let s = twin::surrogate::TwinSurrogate::new(model, a.surrogate_context_h).map_err(|e| format!("--model surrogate:{dir}: {e}"))?;
+    Ok(Box::new(s))
+}

@@ -94,3 +94,63 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     let trials = std::fs::read_to_string(tune.join("trials.csv")).expect("trials");
     assert_eq!(trials.lines().count(), 4, "{trials}");
 }
+
+/// `optimize --model surrogate:DIR` runs over the trained twin (through `mabtwin-ml`) and
+/// re-checks the surrogate's optimum with the simulator, reporting both values.
+#[test]
+fn optimize_over_the_surrogate_rechecks_with_the_simulator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, model, opt) = (dir.path().join("data"), dir.path().join("model"), dir.path().join("opt"));
+    ok(&["dataset", "--n-batches", "12", "--seed", "5", "--out", s(&data), "--quiet", "--threads", "2"]);
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&model), "--epochs", "1", "--seed", "2", "--horizon", "harvest", "--quiet"]);
+    let surrogate = format!("surrogate:{}", s(&model));
+    let args = ["optimize", "baseline", "--vars", "temp_c", "--model", &surrogate, "--starts", "1", "--max-evals", "8", "--no-plots", "--quiet", "--out", s(&opt)];
+    let o = ok(&args);
+    let out = text(&o);
+    assert!(out.contains("Simulator re-check"), "{out}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(opt.join("result.json")).expect("result")).expect("json");
+    assert!(r["model"].as_str().expect("model").starts_with("twin:"), "{r}");
+    let rc = &r["simulator_recheck"];
+    let (sur, sim) = (rc["surrogate_objective_value"].as_f64().expect("surrogate value"), rc["simulator_objective_value"].as_f64().expect("sim value"));
+    assert!(sur.is_finite() && sim.is_finite(), "{rc}");
+    assert_eq!(sur, r["objective_value"].as_f64().expect("objective"), "the optimum's value is the surrogate's");
+    assert!((sim - rc["simulator_prediction"]["final_titer_g_per_l"].as_f64().expect("sim titer")).abs() < 1e-12);
+    let t = r["best"]["temp_c"].as_f64().expect("best temp");
+    assert!((32.0..=38.0).contains(&t), "within the default bounds: {t}");
+
+    // The twin predicts titer and CQA only: a constraint on pCO2 is refused, not ignored.
+    let mut bad = args.to_vec();
+    bad.extend(["--constraint", "peak_pco2_mmhg<=120"]);
+    let o = mabtwin(&bad);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A folder without a model is a clear input error.
+    let missing = format!("surrogate:{}", s(&dir.path().join("nope")));
+    let o = mabtwin(&["optimize", "baseline", "--vars", "temp_c", "--model", &missing, "--quiet", "--out", s(&opt)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("surrogate:"), "{}", text(&o));
+}
+
+/// `mabtwin demo` (what `make demo` runs) goes through every step, the twin included, and
+/// writes the files it announces.
+#[test]
+fn demo_runs_every_step_including_the_twin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo");
+    let o = ok(&["demo", "--out", s(&out), "--twin-batches", "12", "--twin-epochs", "1"]);
+    let stdout = text(&o);
+    for needle in ["seed Table 7 baseline", "Scale-up", "Setpoint optimisation", "Data-driven twin", "held-out test batches"] {
+        assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
+    }
+    for f in [
+        "baseline/summary.json",
+        "temp_shift_33c/summary.json",
+        "scaleup.csv",
+        "optimize/result.json",
+        "twin_data/manifest.json",
+        "twin_model/model.json",
+        "twin_eval/metrics.json",
+        "twin_eval/table.md",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+}

@@ -4,6 +4,9 @@
 //! link it. Run it directly or through `mabtwin`; the arguments are the same.
 #![forbid(unsafe_code)]
 
+#[path = "../cmd/mod.rs"]
+#[allow(dead_code)] // shared with `mabtwin`; this binary uses `optimize` and scenario loading
+mod cmd;
 #[path = "../output.rs"]
 #[allow(dead_code)] // shared with `mabtwin`; this binary uses part of it
 mod output;
@@ -36,6 +39,10 @@ enum Command {
     /// predict a batch.
     #[command(subcommand)]
     Twin(twin_cmd::TwinCommand),
+    /// Optimise setpoints over the trained surrogate (`--model surrogate:MODEL_DIR`) or the
+    /// simulator; `mabtwin optimize --model surrogate:…` runs this. Same options as
+    /// `mabtwin optimize`.
+    Optimize(cmd::optimize::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Qc(c) => qc_cmd::run(c),
         Command::Twin(c) => twin_cmd::run(c),
+        Command::Optimize(a) => cmd::optimize::run(a, twin_cmd::optimizer_model),
     };
     match result {
         Ok(code) => code,

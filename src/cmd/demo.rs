@@ -1,6 +1,7 @@
 //! `mabtwin demo`: the `make demo` job. Simulates the embedded baseline (the seed's
-//! Table 7 baseline), its 33 °C-shift variant, a scale-up study and a short setpoint
-//! optimisation, and writes CSV, JSON and PNG files under `--out`.
+//! Table 7 baseline), its 33 °C-shift variant, a scale-up study, a short setpoint
+//! optimisation and (through `mabtwin-ml`) a small data-driven twin trained and evaluated on
+//! a freshly simulated dataset, and writes CSV, JSON and PNG files under `--out`.
 
 use super::scaleup::{Rule, print_table, study};
 use super::simulate::{print_summary, write_batch};
@@ -14,6 +15,15 @@ pub(crate) struct Args {
     /// Output folder.
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
+    /// Batches of the twin's demo dataset (split 70/15/15 by batch).
+    #[arg(long, default_value_t = 40)]
+    pub twin_batches: usize,
+    /// Training epochs of the demo twin (the full study uses early stopping instead).
+    #[arg(long, default_value_t = 6)]
+    pub twin_epochs: usize,
+    /// Skip the steps that need libtorch (the twin): simulator, scale-up and optimiser only.
+    #[arg(long)]
+    pub no_ml: bool,
 }
 
 fn builtin_scenario(name: &str) -> Result<sim::ValidScenario> {
@@ -51,6 +61,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         objective: "final_titer".into(),
         constraints: Vec::new(),
         model: "sim".into(),
+        surrogate_context_h: 96.0,
         robust: 0,
         robust_statistic: super::optimize::Statistic::P10,
         starts: 2,
@@ -65,14 +76,55 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         quiet: true,
         out: a.out.join("optimize"),
     };
-    let code = super::optimize::run(opt)?;
+    let code = super::optimize::run(opt, super::optimize::simulator_model)?;
     if code != ExitCode::SUCCESS {
         anyhow::bail!("the demo optimisation failed");
     }
 
+    if !a.no_ml {
+        twin_step(&a)?;
+    }
+
     println!(
-        "\nWrote results to {}/: baseline/ and temp_shift_33c/ (online.csv, offline.csv, truth.csv, events.csv, summary.json, trajectories.png), scaleup.csv, optimize/ (result.json, trace.csv, plots)",
-        a.out.display()
+        "\nWrote results to {}/: baseline/ and temp_shift_33c/ (online.csv, offline.csv, truth.csv, events.csv, summary.json, trajectories.png), scaleup.csv, optimize/ (result.json, trace.csv, plots){}",
+        a.out.display(),
+        if a.no_ml { "" } else { ", twin_data/ (dataset), twin_model/ (CNN-LSTM), twin_eval/ (metrics.json, table.md, plots)" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Simulate a small design-of-experiments dataset, train the CNN-LSTM twin on it for a few
+/// epochs and evaluate it on its held-out test batches (via `mabtwin-ml`).
+fn twin_step(a: &Args) -> Result<()> {
+    println!(
+        "\n== Data-driven twin: {} simulated batches, CNN-LSTM trained {} epochs, evaluated on unseen test batches",
+        a.twin_batches, a.twin_epochs
+    );
+    let data = a.out.join("twin_data");
+    let ds = super::dataset::Args {
+        n_batches: a.twin_batches,
+        seed: 1,
+        out: data.clone(),
+        threads: None,
+        fault_probability: 0.0,
+        quiet: true,
+    };
+    if super::dataset::run(ds)? != ExitCode::SUCCESS {
+        anyhow::bail!("the demo dataset failed");
+    }
+    let (model, eval) = (a.out.join("twin_model"), a.out.join("twin_eval"));
+    let path = |p: &std::path::Path| p.as_os_str().to_owned();
+    let epochs = a.twin_epochs.to_string();
+    let train: Vec<std::ffi::OsString> =
+        vec!["train".into(), "--data".into(), path(&data), "--out".into(), path(&model), "--epochs".into(), epochs.into(), "--seed".into(), "1".into(), "--quiet".into()];
+    if super::ml::forward("twin", &train)? != ExitCode::SUCCESS {
+        anyhow::bail!("the demo twin training failed");
+    }
+    let evaluate: Vec<std::ffi::OsString> =
+        vec!["eval".into(), "--model".into(), path(&model), "--data".into(), path(&data), "--out".into(), path(&eval), "--mc-passes".into(), "30".into()];
+    if super::ml::forward("twin", &evaluate)? != ExitCode::SUCCESS {
+        anyhow::bail!("the demo twin evaluation failed");
+    }
+    println!("   a few epochs on {} batches is a demo, not the study: see BENCHMARKS.md for the 500-batch results", a.twin_batches);
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! Forwarding of the libtorch-backed subcommands (`qc`) to the sibling binary
-//! `mabtwin-ml`, so that `mabtwin` itself starts fast and links no libtorch.
+//! Forwarding of the libtorch-backed subcommands (`qc`, `twin`, and `optimize --model
+//! surrogate:…`) to the sibling binary `mabtwin-ml`, so that `mabtwin` itself starts fast and links no libtorch.
 
 use anyhow::{Context, Result};
 use std::ffi::OsString;

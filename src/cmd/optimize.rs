@@ -56,9 +56,15 @@ pub(crate) struct Args {
     /// Constraint QUANTITY<=LIMIT or QUANTITY>=LIMIT (repeatable), e.g. peak_pco2_mmhg<=120.
     #[arg(long = "constraint")]
     pub constraints: Vec<String>,
-    /// Model: `sim` (the mechanistic simulator) or `surrogate:MODEL_DIR` (crate twin).
+    /// Model: `sim` (the mechanistic simulator) or `surrogate:MODEL_DIR`, a twin trained with
+    /// `mabtwin twin train --horizon harvest` (run through `mabtwin-ml`, which links libtorch).
+    /// The surrogate's optimum is always re-checked with the simulator; both values are reported.
     #[arg(long, default_value = "sim")]
     pub model: String,
+    /// Surrogate mode: hours of (simulated) early-batch measurements the twin sees before it
+    /// forecasts the harvest (at least one model window, 24 h).
+    #[arg(long, default_value_t = 96.0)]
+    pub surrogate_context_h: f64,
     /// Robust mode: N Monte Carlo samples of cell-line spread and sensor noise per point (0 = off).
     #[arg(long, default_value_t = 0)]
     pub robust: usize,
@@ -109,7 +115,11 @@ struct Plan {
     config: StudyConfig,
 }
 
-pub(crate) fn run(a: Args) -> Result<ExitCode> {
+/// Builds the objective model named by `--model` (the plain `mabtwin` knows only the
+/// simulator; `mabtwin-ml` adds the trained surrogate). `Err` is invalid input.
+pub(crate) type ModelFactory = fn(&Args, bool) -> std::result::Result<Box<dyn Surrogate>, String>;
+
+pub(crate) fn run(a: Args, models: ModelFactory) -> Result<ExitCode> {
     let scenario = match load_scenario(&a.scenario)? {
         Loaded::Ok { scenario, warnings } => {
             print_diagnostics(&warnings);
@@ -124,7 +134,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         Ok(p) => p,
         Err(message) => return Ok(invalid(&message)),
     };
-    let model: Box<dyn Surrogate> = match model(&a.model, plan.robustness.is_some()) {
+    let model: Box<dyn Surrogate> = match models(&a, plan.robustness.is_some()) {
         Ok(m) => m,
         Err(message) => return Ok(invalid(&message)),
     };
@@ -211,19 +221,17 @@ fn plan(a: &Args, scenario: Scenario) -> std::result::Result<Plan, String> {
     Ok(Plan { scenario, variables, overrides, objective, constraints, robustness, config })
 }
 
-fn model(spec: &str, robust: bool) -> std::result::Result<Box<dyn Surrogate>, String> {
-    if spec == "sim" {
+/// The simulator as the objective: `--model sim`. Any other value is an error here.
+pub(crate) fn simulator_model(a: &Args, robust: bool) -> std::result::Result<Box<dyn Surrogate>, String> {
+    if a.model == "sim" {
         // Nominal studies use perfect sensors (a smooth objective); robust studies keep the
         // scenario's sensor noise so it acts through the control loops.
         return Ok(Box::new(if robust { SimulatorObjective::scenario_sensors() } else { SimulatorObjective::perfect_sensors() }));
     }
-    if let Some(dir) = spec.strip_prefix("surrogate:") {
-        return Err(format!(
-            "--model surrogate:{dir}: the surrogate (crate twin) is not built yet; use --model sim (the optimizer \
-             takes any sim::objective::Surrogate, so a trained model plugs in once crate twin exists)"
-        ));
+    if a.model.starts_with("surrogate:") {
+        return Err(format!("--model {}: the surrogate runs in `mabtwin-ml optimize` (linked to libtorch)", a.model));
     }
-    Err(format!("unknown --model `{spec}`; use `sim` or `surrogate:MODEL_DIR`"))
+    Err(format!("unknown --model `{}`; use `sim` or `surrogate:MODEL_DIR`", a.model))
 }
 
 /// What result.json holds.
@@ -692,7 +700,9 @@ fn print_table(r: &Report, space: &DecisionSpace) {
     for (label, unit, key, b, o) in rows {
         let o = o.unwrap_or(f64::NAN);
         let (pb, po) = paper(key);
-        println!("{:<26} {:>10.3} {:>10.3} {:<14} {:>8}   {:>9} {:>9}", label, b, o, unit, change(b, o), pb, po);
+        // A model that does not predict a quantity shows "n/a", not NaN.
+        let cell = |v: f64| if v.is_finite() { format!("{v:.3}") } else { "n/a".to_owned() };
+        println!("{:<26} {:>10} {:>10} {:<14} {:>8}   {:>9} {:>9}", label, cell(b), cell(o), unit, change(b, o), pb, po);
     }
     if let Some(p) = &r.best_prediction {
         println!("{:<26} {:>10.2} {:>10.2} {:<14}", "CQA (final GI)", bp.final_cqa_gi_pct, p.final_cqa_gi_pct, "%");
@@ -716,8 +726,10 @@ fn print_table(r: &Report, space: &DecisionSpace) {
     }
     if let Some(rc) = &r.simulator_recheck {
         println!(
-            "Simulator re-check of the surrogate optimum: surrogate {:.4}, simulator {:.4}",
-            rc.surrogate_objective_value, rc.simulator_objective_value
+            "Simulator re-check of the surrogate optimum: surrogate {:.4}, simulator {:.4} ({:+.1} %; the simulator's value is the one to trust)",
+            rc.surrogate_objective_value,
+            rc.simulator_objective_value,
+            100.0 * (rc.simulator_objective_value / rc.surrogate_objective_value - 1.0)
         );
     }
     println!("Paper columns: seed 002 Table 7 (a CNN-LSTM's in-silico optimum), for reference only — not a target.");
