@@ -30,8 +30,10 @@ use crate::record::{BatchRecord, Event, OfflineRow, OnlineRow, TruthRow};
 use crate::run::{self, Ledger, OUTPUT_INTERVAL_H};
 use crate::scenario::{FeedKind, Scenario, Sparger};
 
-/// Fixed RK4 step.
-pub const STEP_H: f64 = 0.01;
+/// RK4 steps per hour.
+pub const STEPS_PER_H: u32 = 100;
+/// Fixed RK4 step, 0.01 h.
+pub const STEP_H: f64 = 1.0 / STEPS_PER_H as f64;
 /// Constant O2 solubility of the prototype (37 °C), mM/atm.
 pub const S_O2_MM_PER_ATM: f64 = 0.988;
 /// Constant CO2 solubility of the prototype (37 °C), mM/atm.
@@ -80,13 +82,14 @@ mod px {
 pub(crate) fn simulate(s: &Scenario) -> Result<(BatchRecord, Ledger)> {
     let proto = Prototype::new(s)?;
     let mut y = proto.initial_state();
-    let n_steps = (s.duration_d * 24.0 / STEP_H).round() as u64;
-    let steps_per_output = (OUTPUT_INTERVAL_H / STEP_H).round() as u64;
+    let n_steps = (s.duration_d * 24.0 * f64::from(STEPS_PER_H)).round() as u64;
+    let steps_per_output = (OUTPUT_INTERVAL_H * f64::from(STEPS_PER_H)).round() as u64;
     let mut rec = Recorder::default();
     let mut bolus_l = 0.0;
     let mut next_bolus = proto.bolus_plan();
     for k in 0..=n_steps {
-        let t_h = k as f64 * STEP_H;
+        // k / 100 is exact on the 15-min grid (k · 0.01 is not).
+        let t_h = k as f64 / f64::from(STEPS_PER_H);
         let c = proto.controls_at(t_h);
         if k % steps_per_output == 0 {
             rec.record(&proto, &c, t_h, &y, bolus_l);
@@ -267,7 +270,7 @@ impl<'a> Prototype<'a> {
             }
             let mut t_d = f.start_d;
             while t_d <= f.end_d.min(s.duration_d) + 1e-9 {
-                plan.push(((t_d * 24.0 / STEP_H).round() as u64, i));
+                plan.push(((t_d * 24.0 * f64::from(STEPS_PER_H)).round() as u64, i));
                 t_d += f.every_d;
             }
         }

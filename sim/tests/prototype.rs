@@ -249,3 +249,13 @@ fn prototype_fidelity_rejects_faults() {
     let errors = validate(s).expect_err("faults are not modelled");
     assert!(errors.iter().any(|d| d.to_string().contains("model.fidelity")), "{errors:?}");
 }
+
+/// Spec §2.6: prototype post-processing gives GI 40 %, acidic 35 % for the baseline and
+/// 32 %, 30 % with the 33 °C shift (quoted to the percent, so compared within 1 point).
+#[test]
+fn harvest_quality_matches_the_prototype_post_processing() {
+    for (name, s, gi, acidic) in [("baseline", prototype_baseline(), 40.0, 35.0), ("33 °C from day 5", tshift33(), 32.0, 30.0)] {
+        let last = daily(s).pop().expect("rows");
+        assert!((last.gi_pct - gi).abs() <= 1.0 && (last.acidic_pct - acidic).abs() <= 1.0, "{name}: GI {} acidic {}", last.gi_pct, last.acidic_pct);
+    }
+}
