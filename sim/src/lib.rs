@@ -16,6 +16,7 @@ pub mod model;
 pub mod objective;
 pub mod physics;
 pub mod presets;
+pub mod prototype;
 pub mod record;
 pub mod rng;
 pub mod run;

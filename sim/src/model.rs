@@ -115,7 +115,7 @@ pub struct ContinuousStream {
 }
 
 impl ContinuousStream {
-    fn flow_at(&self, volume_l: f64) -> f64 {
+    pub(crate) fn flow_at(&self, volume_l: f64) -> f64 {
         if self.per_culture_litre { self.flow_l_per_h * volume_l } else { self.flow_l_per_h }
     }
 }

@@ -11,7 +11,7 @@
 //! | `ki_amm_mm`, `amm_th_mm` | mM | 10, 3 | ammonium inhibition and threshold |
 //! | `mud_max_per_h`, `kd_lac_mm`, `kd_amm_mm` | 1/h, mM, mM | 0.016, 45.8, 6.51 | by-product death |
 //! | `kd0_per_h`, `kd_st_per_h`, `k_st_mm` | 1/h, 1/h, mM | 0.0005, 0.02, 0.1 | basal and starvation death |
-//! | `kd_co2_per_h`, `k_lys_per_h` | 1/h | 0.01, 0.004 | CO2 death, lysis of dead cells |
+//! | `kd_co2_per_h`, `k_lys_per_h` | 1/h | 0.01, 0.008 (prototype 0.004) | CO2 death, lysis of dead cells |
 //! | `y_x_glc_e9_per_mmol`, `m_glc` | 1e9 cells/mmol, mmol/(1e9·h) | 0.169, 0.035 | glucose yield, maintenance |
 //! | `y_x_gln_e9_per_mmol`, `a1`, `a2_mm` | – | 0.974, 0.0032, 2.1 | glutamine yield and maintenance |
 //! | `k_deg_gln_per_h` | 1/h | 0.0072 | spontaneous glutamine decay to NH3 |
@@ -126,6 +126,16 @@ impl KineticParams {
             ki_inh_mm: 26.0,
             kd_inh_per_h: 0.004,
         }
+    }
+
+    /// The prototype's values where the default fidelity recalibrated them (spec §2.7 table
+    /// vs. §2.9): lysis 0.004 1/h instead of 0.008, and no lumped inhibitory by-product.
+    /// Used by `fidelity = "prototype"`; cell-line overrides apply on top.
+    pub fn with_prototype_values(mut self) -> Self {
+        self.k_lys_per_h = 0.004;
+        self.y_inh_mm_per_e6 = 0.0;
+        self.kd_inh_per_h = 0.0;
+        self
     }
 
     /// Parameters of cell line `id` (A–D, spec §4), or `None` for an unknown id.

@@ -8,7 +8,7 @@ use crate::params::KineticParams;
 use crate::physics::{self, OperatingPoint};
 use crate::record::{BatchRecord, Event, FaultLabel, OfflineRow, OnlineRow, Summary, TruthRow};
 use crate::rng::{Stream, stream_rng};
-use crate::scenario::{DoFailureMode, Fault, FaultKind, Feed, FeedKind, Scenario, Signal, ValidScenario};
+use crate::scenario::{DoFailureMode, Fault, FaultKind, Feed, FeedKind, Fidelity, Scenario, Signal, ValidScenario};
 use crate::sensors::{self, OfflineLab, OfflineTruth, OnlineChannel};
 use ode_solvers::dop_shared::OutputType;
 use rand::Rng;
@@ -115,6 +115,9 @@ pub fn simulate(scenario: &ValidScenario) -> Result<BatchRecord> {
 /// Simulate and also return the bolus/sample ledger (used by the invariant tests).
 pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Ledger)> {
     let s = scenario.get();
+    if s.model.fidelity == Fidelity::Prototype {
+        return crate::prototype::simulate(s);
+    }
     let mut runner = Runner::new(s)?;
     let plan = runner.plan();
     let mut idx = 0;
@@ -154,6 +157,9 @@ pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Le
 pub fn scenario_params(s: &Scenario) -> Result<KineticParams> {
     let mut p = KineticParams::for_line(&s.cell_line.id)
         .ok_or_else(|| SimError::Invalid(format!("unknown cell line `{}`", s.cell_line.id)))?;
+    if s.model.fidelity == Fidelity::Prototype {
+        p = p.with_prototype_values();
+    }
     for (name, value) in &s.cell_line.overrides {
         p.set(name, *value).map_err(|e| SimError::Invalid(e.to_string()))?;
     }
@@ -840,76 +846,74 @@ impl<'a> Runner<'a> {
     }
 
     fn summary(&self) -> Summary {
-        let s = self.scenario;
-        let rows = &self.truth;
-        let last = rows.last();
-        let fin = |f: fn(&TruthRow) -> f64| last.map_or(0.0, f);
-        let peak = |f: fn(&TruthRow) -> f64| rows.iter().map(f).fold(f64::NEG_INFINITY, f64::max).max(0.0);
-        let argmax_day = |f: fn(&TruthRow) -> f64| {
-            rows.iter().max_by(|a, b| f(a).total_cmp(&f(b))).map_or(0.0, |r| r.t_h / 24.0)
-        };
-        let ivcd: f64 = rows.windows(2).map(|w| 0.5 * (w[0].vcd_1e6_per_ml + w[1].vcd_1e6_per_ml) * (w[1].t_h - w[0].t_h) / 24.0).sum();
-        let titer = fin(|r| r.titer_g_per_l);
-        let daily_pco2 = (1..=(s.duration_d.floor() as usize))
-            .map(|d| {
-                let day_rows: Vec<f64> =
-                    rows.iter().filter(|r| r.t_h > (d - 1) as f64 * 24.0 && r.t_h <= d as f64 * 24.0).map(|r| r.pco2_mmhg).collect();
-                day_rows.iter().sum::<f64>() / day_rows.len().max(1) as f64
-            })
-            .skip(1)
-            .fold(0.0, f64::max);
-        let op = OperatingPoint::of(&s.vessel);
-        let g = &self.model.vessel.geometry;
-        let mut flags = Vec::new();
-        if g.tip_speed_m_per_s > 1.5 {
-            flags.push(format!("tip speed {:.2} m/s exceeds 1.5 m/s", g.tip_speed_m_per_s));
-        }
-        if g.kolmogorov_um < 20.0 {
-            flags.push(format!("Kolmogorov scale {:.1} µm is below 20 µm", g.kolmogorov_um));
-        }
-        Summary {
-            scenario: s.name.clone(),
-            seed: s.seed,
-            scenario_hash: scenario_hash(s),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            cell_line: s.cell_line.id.clone(),
-            nominal_volume_l: s.vessel.nominal_volume_l,
-            duration_d: s.duration_d,
-            final_titer_g_per_l: titer,
-            peak_vcd_e6_per_ml: peak(|r| r.vcd_1e6_per_ml),
-            peak_vcd_day: argmax_day(|r| r.vcd_1e6_per_ml),
-            ivcd_e6_cell_day_per_ml: ivcd,
-            mean_productivity_g_per_l_per_day: titer / s.duration_d,
-            specific_productivity_pg_per_cell_per_day: if ivcd > 0.0 { titer / ivcd * 1000.0 } else { 0.0 },
-            final_viability_pct: fin(|r| r.viability_pct),
-            peak_lactate_g_per_l: peak(|r| r.lactate_g_per_l),
-            peak_lactate_mm: peak(|r| r.lactate_mm),
-            peak_lactate_day: argmax_day(|r| r.lactate_mm),
-            peak_ammonium_mm: peak(|r| r.ammonium_mm),
-            peak_osmolality_mosm_per_kg: peak(|r| r.osmolality_mosm_per_kg),
-            peak_pco2_mmhg: peak(|r| r.pco2_mmhg),
-            peak_daily_pco2_mmhg: daily_pco2,
-            final_cqa: fin(|r| r.gi_pct),
-            final_gi_pct: fin(|r| r.gi_pct),
-            final_acidic_pct: fin(|r| r.acidic_pct),
-            harvest_volume_l: fin(|r| r.volume_l),
-            base_added_l: fin(|r| r.base_added_l),
-            kla_o2_per_h: op.kla_o2_per_h,
-            tip_speed_m_per_s: g.tip_speed_m_per_s,
-            mixing_time_95_s: g.mixing_time_95_s,
-            kolmogorov_um: g.kolmogorov_um,
-            flags,
-            faults: self
-                .faults
-                .iter()
-                .map(|w| FaultLabel {
-                    kind: w.fault.kind.as_str().to_owned(),
-                    start_h: w.start_h,
-                    end_h: w.end_h,
-                    detail: fault_detail(&w.fault),
-                })
-                .collect(),
-        }
+        let faults = self
+            .faults
+            .iter()
+            .map(|w| FaultLabel { kind: w.fault.kind.as_str().to_owned(), start_h: w.start_h, end_h: w.end_h, detail: fault_detail(&w.fault) })
+            .collect();
+        summarize(self.scenario, &self.truth, &self.model.vessel.geometry, faults)
+    }
+}
+
+/// The summary of a run from its truth rows (both fidelities).
+pub(crate) fn summarize(s: &Scenario, rows: &[TruthRow], g: &physics::Geometry, faults: Vec<FaultLabel>) -> Summary {
+    let last = rows.last();
+    let fin = |f: fn(&TruthRow) -> f64| last.map_or(0.0, f);
+    let peak = |f: fn(&TruthRow) -> f64| rows.iter().map(f).fold(f64::NEG_INFINITY, f64::max).max(0.0);
+    let argmax_day = |f: fn(&TruthRow) -> f64| {
+        rows.iter().max_by(|a, b| f(a).total_cmp(&f(b))).map_or(0.0, |r| r.t_h / 24.0)
+    };
+    let ivcd: f64 = rows.windows(2).map(|w| 0.5 * (w[0].vcd_1e6_per_ml + w[1].vcd_1e6_per_ml) * (w[1].t_h - w[0].t_h) / 24.0).sum();
+    let titer = fin(|r| r.titer_g_per_l);
+    let daily_pco2 = (1..=(s.duration_d.floor() as usize))
+        .map(|d| {
+            let day_rows: Vec<f64> =
+                rows.iter().filter(|r| r.t_h > (d - 1) as f64 * 24.0 && r.t_h <= d as f64 * 24.0).map(|r| r.pco2_mmhg).collect();
+            day_rows.iter().sum::<f64>() / day_rows.len().max(1) as f64
+        })
+        .skip(1)
+        .fold(0.0, f64::max);
+    let op = OperatingPoint::of(&s.vessel);
+    let mut flags = Vec::new();
+    if g.tip_speed_m_per_s > 1.5 {
+        flags.push(format!("tip speed {:.2} m/s exceeds 1.5 m/s", g.tip_speed_m_per_s));
+    }
+    if g.kolmogorov_um < 20.0 {
+        flags.push(format!("Kolmogorov scale {:.1} µm is below 20 µm", g.kolmogorov_um));
+    }
+    Summary {
+        scenario: s.name.clone(),
+        seed: s.seed,
+        scenario_hash: scenario_hash(s),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        cell_line: s.cell_line.id.clone(),
+        nominal_volume_l: s.vessel.nominal_volume_l,
+        duration_d: s.duration_d,
+        final_titer_g_per_l: titer,
+        peak_vcd_e6_per_ml: peak(|r| r.vcd_1e6_per_ml),
+        peak_vcd_day: argmax_day(|r| r.vcd_1e6_per_ml),
+        ivcd_e6_cell_day_per_ml: ivcd,
+        mean_productivity_g_per_l_per_day: titer / s.duration_d,
+        specific_productivity_pg_per_cell_per_day: if ivcd > 0.0 { titer / ivcd * 1000.0 } else { 0.0 },
+        final_viability_pct: fin(|r| r.viability_pct),
+        peak_lactate_g_per_l: peak(|r| r.lactate_g_per_l),
+        peak_lactate_mm: peak(|r| r.lactate_mm),
+        peak_lactate_day: argmax_day(|r| r.lactate_mm),
+        peak_ammonium_mm: peak(|r| r.ammonium_mm),
+        peak_osmolality_mosm_per_kg: peak(|r| r.osmolality_mosm_per_kg),
+        peak_pco2_mmhg: peak(|r| r.pco2_mmhg),
+        peak_daily_pco2_mmhg: daily_pco2,
+        final_cqa: fin(|r| r.gi_pct),
+        final_gi_pct: fin(|r| r.gi_pct),
+        final_acidic_pct: fin(|r| r.acidic_pct),
+        harvest_volume_l: fin(|r| r.volume_l),
+        base_added_l: fin(|r| r.base_added_l),
+        kla_o2_per_h: op.kla_o2_per_h,
+        tip_speed_m_per_s: g.tip_speed_m_per_s,
+        mixing_time_95_s: g.mixing_time_95_s,
+        kolmogorov_um: g.kolmogorov_um,
+        flags,
+        faults,
     }
 }
 

@@ -94,6 +94,11 @@ static ALL: &[Builtin] = &[
         source: include_str!("../../../scenarios/no_glucose_supplement.toml"),
     },
     Builtin {
+        file_name: "prototype_baseline.toml",
+        description: "Prototype fidelity (spec 2.8): seed baseline at 2000 L, 0.02 vvm, continuous feed days 3-13.5",
+        source: include_str!("../../../scenarios/prototype_baseline.toml"),
+    },
+    Builtin {
         file_name: "scale_50l.toml",
         description: "Baseline at 50 L, 0.05 vvm",
         source: include_str!("../../../scenarios/scale_50l.toml"),

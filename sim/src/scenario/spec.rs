@@ -580,7 +580,11 @@ pub enum Preset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fidelity {
+    /// The model of spec §2 with the §2.9 fixes: adaptive Dopri5, PI loops, sensors.
     Default,
+    /// The Python prototype (spec §2.8): fixed-step RK4, P-only pH control, quasi-steady O2
+    /// blending, perfect sensors; the model behind the §6(a) regression numbers.
+    Prototype,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

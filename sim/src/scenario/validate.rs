@@ -806,6 +806,12 @@ impl<'a> Checker<'a> {
             unit::ML,
         );
         self.check_faults(s, duration_d);
+        if s.model.fidelity == Fidelity::Prototype && (!s.faults.is_empty() || s.random_fault.probability > 0.0) {
+            self.cross_error(
+                "model.fidelity",
+                "model.fidelity = \"prototype\" does not model faults; remove [[faults]] and set random_fault.probability = 0".to_owned(),
+            );
+        }
 
         self.range(
             "random_fault.probability",
