@@ -87,6 +87,36 @@ pub enum QcCommand {
         #[arg(long, default_value_t = 2)]
         threads: i32,
     },
+    /// QC of a simulated batch: render each culture day's bead images and trypan crops from
+    /// the simulated state, classify them with the two models, and report class fractions,
+    /// image viability, HyperScore and a pass/warn/fail verdict per day (report.csv,
+    /// report.json, hyperscore.png).
+    ///
+    /// Example: mabtwin qc report baseline --bead-model models/bead --trypan-model models/trypan --out runs/qc
+    Report {
+        /// Scenario file (TOML) or built-in name.
+        scenario: String,
+        /// Microcarrier model (trained with --task microcarrier).
+        #[arg(long)]
+        bead_model: PathBuf,
+        /// Trypan-blue model (trained with --task trypan, rendered or real crops).
+        #[arg(long)]
+        trypan_model: PathBuf,
+        /// Bead images and trypan crops rendered per day.
+        #[arg(long, default_value_t = 24)]
+        images_per_day: usize,
+        /// Seed of the renderer (the simulation uses the scenario's seed).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Difficulty preset of the rendered images: easy | default | hard.
+        #[arg(long, default_value = "default")]
+        difficulty: String,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
     /// Classify PNG/JPEG files or folders; prints (and with --out writes) file,class,probability.
     Classify {
         #[arg(long)]
@@ -128,6 +158,10 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
+        QcCommand::Report { scenario, bead_model, trypan_model, images_per_day, seed, difficulty, out, threads } => {
+            let models = ReportModels { bead: &bead_model, trypan: &trypan_model };
+            cmd_report(&scenario, models, images_per_day, seed, &difficulty, &out, threads)
+        }
     }
 }
 
@@ -551,4 +585,179 @@ fn cmd_classify(model_dir: &Path, paths: &[PathBuf], out: Option<&Path>, strict_
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The two classifiers a batch report needs.
+struct ReportModels<'a> {
+    bead: &'a Path,
+    trypan: &'a Path,
+}
+
+/// One day of a batch report: the simulator's truth next to what the images say.
+#[derive(serde::Serialize)]
+struct ReportDay {
+    #[serde(flatten)]
+    qc: qc::report::QcDayReport,
+    true_vcd_1e6_per_ml: f64,
+    true_viability_pct: f64,
+    /// Share of the day's images whose predicted class equals the renderer's label.
+    bead_label_agreement: f64,
+    trypan_label_agreement: f64,
+}
+
+fn load_task_model(dir: &Path, task: Task) -> Result<qc::model::Classifier> {
+    let m = load_model(dir)?;
+    if m.meta.task != task.name() {
+        bail!("{}: a `{}` model, but the report needs a `{}` model here", dir.display(), m.meta.task, task.name());
+    }
+    Ok(m)
+}
+
+/// Render `n` images of `task` for one culture day and classify them: (probabilities, agreement
+/// of the predicted class with the renderer's label).
+fn classify_day(model: &qc::model::Classifier, task: Task, state: &render::CultureState, seed: u64, n: usize, difficulty: Difficulty) -> Result<(Vec<Vec<f64>>, f64)> {
+    let cfg = RenderConfig { task, difficulty, spectral: model.meta.pca.is_some() };
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let r = render::render_from_state(&cfg, state, seed, i as u64)?;
+        let pca = match (&model.meta.pca, &r.spectral) {
+            (Some(basis), Some(cube)) => Some((basis, cube.as_slice())),
+            (None, _) => None,
+            (Some(_), None) => bail!("the {} model needs spectral cubes the renderer did not produce", task.name()),
+        };
+        x.extend(qc::model::build_input(&r.image, pca)?);
+        labels.push(r.label);
+    }
+    let probs = model.predict_proba(&x, n, 64)?;
+    let pred = qc::metrics::argmax(&probs);
+    let agree = pred.iter().zip(&labels).filter(|(p, l)| l.is_some_and(|l| l == **p)).count() as f64 / n.max(1) as f64;
+    Ok((probs, agree))
+}
+
+fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, seed: u64, difficulty: &str, out: &Path, threads: i32) -> Result<ExitCode> {
+    use crate::cmd::{Loaded, load_scenario, print_diagnostics};
+    tch::set_num_threads(threads);
+    if per_day == 0 {
+        bail!("--images-per-day must be at least 1");
+    }
+    let valid = match load_scenario(scenario)? {
+        Loaded::Ok { scenario, warnings } => {
+            print_diagnostics(&warnings);
+            *scenario
+        }
+        Loaded::Invalid(errors) => {
+            print_diagnostics(&errors);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let difficulty = Difficulty::parse(difficulty)?;
+    let bead = load_task_model(models.bead, Task::Microcarrier)?;
+    let trypan = load_task_model(models.trypan, Task::Trypan)?;
+    let rec = sim::simulate(&valid)?;
+    let pv = valid.get().vessel.power_per_volume_w_per_m3;
+    let day_rows: Vec<&sim::record::TruthRow> = rec.truth.iter().filter(|r| (r.t_h / 24.0 - (r.t_h / 24.0).round()).abs() < 1e-9).collect();
+    let pb = bar(day_rows.len() as u64, "qc report: days");
+    let mut days = Vec::new();
+    for row in day_rows {
+        let day = (row.t_h / 24.0).round() as u32;
+        let state = render::CultureState {
+            day,
+            vcd_1e6_per_ml: row.vcd_1e6_per_ml,
+            viability_frac: row.viability_pct / 100.0,
+            contaminant_g_per_l: row.contaminant_g_per_l,
+            power_per_volume_w_per_m3: pv,
+        };
+        let (bead_probs, bead_agree) = classify_day(&bead, Task::Microcarrier, &state, seed, per_day, difficulty)?;
+        let (trypan_probs, trypan_agree) = classify_day(&trypan, Task::Trypan, &state, seed, per_day, difficulty)?;
+        let qc = qc::report::day_report(day, &bead_probs, &trypan_probs, qc::hyperscore::QualityWeights::default())?;
+        days.push(ReportDay {
+            qc,
+            true_vcd_1e6_per_ml: row.vcd_1e6_per_ml,
+            true_viability_pct: row.viability_pct,
+            bead_label_agreement: bead_agree,
+            trypan_label_agreement: trypan_agree,
+        });
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    write_report(out, &valid.get().name, &days)?;
+    print_report(&valid.get().name, &days);
+    println!("wrote {}/{{report.csv, report.json, hyperscore.png}}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_report(out: &Path, scenario: &str, days: &[ReportDay]) -> Result<()> {
+    let json = serde_json::json!({ "scenario": scenario, "days": days });
+    qc::io::write_file(&out.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    let classes = Task::Microcarrier.classes();
+    let mut csv = format!(
+        "day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct,{},quality_value,hyperscore,verdict,bead_label_agreement,trypan_label_agreement,reasons\n",
+        classes.iter().map(|c| format!("frac_{c}")).collect::<Vec<_>>().join(",")
+    );
+    for d in days {
+        let q = &d.qc;
+        csv.push_str(&format!(
+            "{},{:.4},{:.2},{:.2},{},{:.4},{:.2},{},{:.3},{:.3},\"{}\"\n",
+            q.day,
+            d.true_vcd_1e6_per_ml,
+            d.true_viability_pct,
+            100.0 * q.image_viability,
+            q.class_fractions.iter().map(|(_, f)| format!("{f:.4}")).collect::<Vec<_>>().join(","),
+            q.quality_value,
+            q.hyperscore,
+            serde_json::to_value(q.verdict)?.as_str().unwrap_or("?"),
+            d.bead_label_agreement,
+            d.trypan_label_agreement,
+            q.reasons.join("; ").replace('"', "'"),
+        ));
+    }
+    qc::io::write_file(&out.join("report.csv"), csv.as_bytes())?;
+    use crate::plot::{Panel, Series, panels_png};
+    let pts = |f: &dyn Fn(&ReportDay) -> f64| days.iter().map(|d| (f64::from(d.qc.day), f(d))).collect::<Vec<_>>();
+    let panels = [
+        Panel {
+            title: "HyperScore per day".into(),
+            x_label: "day".into(),
+            y_label: "HyperScore".into(),
+            series: vec![Series { label: "HyperScore".into(), points: pts(&|d| d.qc.hyperscore) }],
+        },
+        Panel {
+            title: "Viability: simulator truth vs images".into(),
+            x_label: "day".into(),
+            y_label: "viability [%]".into(),
+            series: vec![
+                Series { label: "truth".into(), points: pts(&|d| d.true_viability_pct) },
+                Series { label: "image (mean P(live))".into(), points: pts(&|d| 100.0 * d.qc.image_viability) },
+            ],
+        },
+    ];
+    panels_png(&out.join("hyperscore.png"), &panels, 2, 480, 340)
+}
+
+fn print_report(scenario: &str, days: &[ReportDay]) {
+    println!("QC of simulated batch `{scenario}` (images rendered from each day's simulated state)");
+    println!("{:>4} {:>9} {:>9} {:>9} {:>7} {:>10} {:>8}  {}", "day", "VCD e6/mL", "viab. %", "image %", "good %", "HyperScore", "verdict", "reasons");
+    for d in days {
+        let q = &d.qc;
+        let good = q.class_fractions.first().map_or(0.0, |(_, f)| *f);
+        println!(
+            "{:>4} {:>9.2} {:>9.1} {:>9.1} {:>7.0} {:>10.1} {:>8}  {}",
+            q.day,
+            d.true_vcd_1e6_per_ml,
+            d.true_viability_pct,
+            100.0 * q.image_viability,
+            100.0 * good,
+            q.hyperscore,
+            format!("{:?}", q.verdict).to_lowercase(),
+            q.reasons.join("; ")
+        );
+    }
+    let n = days.len().max(1) as f64;
+    println!(
+        "mean agreement of predicted class with the renderer's label: beads {:.2}, trypan {:.2}",
+        days.iter().map(|d| d.bead_label_agreement).sum::<f64>() / n,
+        days.iter().map(|d| d.trypan_label_agreement).sum::<f64>() / n
+    );
 }

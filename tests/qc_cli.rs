@@ -164,3 +164,42 @@ fn eval_writes_report_files() {
     assert_eq!(n, cm);
     assert_eq!(v["rotation"]["accuracy_by_angle"].as_array().expect("rot").len(), 4);
 }
+
+/// `qc report` renders each simulated day, classifies beads and trypan crops and writes the
+/// per-day table; a model of the wrong task is a clear input error.
+#[test]
+fn report_on_a_simulated_batch() {
+    let d = tempfile::tempdir().expect("tmp");
+    let beads = d.path().join("beads");
+    let out = mabtwin(&["qc", "render", "--task", "microcarrier", "--n", "160", "--seed", "4", "--no-spectral", "--out", s(&beads)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bead_model = d.path().join("bead_model");
+    let out = mabtwin(&["qc", "train", "--data", s(&beads), "--out", s(&bead_model), "--epochs", "1", "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rep = d.path().join("rep");
+    let args = ["qc", "report", "baseline", "--bead-model", s(&bead_model), "--trypan-model", s(rendered_model()), "--images-per-day", "3", "--out", s(&rep)];
+    let out = mabtwin(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("HyperScore"), "{stdout}");
+    let csv = std::fs::read_to_string(rep.join("report.csv")).expect("report.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 15, "header + days 0..=14:\n{csv}");
+    assert!(lines[0].starts_with("day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct"), "{}", lines[0]);
+    for l in &lines[1..] {
+        let cols: Vec<&str> = l.split(',').collect();
+        let hs: f64 = cols[10].parse().expect("hyperscore");
+        assert!((100.0..=177.8).contains(&hs), "HyperScore within 100 × [1, (4/3)²]: {l}");
+    }
+    assert!(rep.join("hyperscore.png").is_file() && rep.join("report.json").is_file());
+    // The same run twice gives the same report (seeded renderer, deterministic simulation).
+    let rep2 = d.path().join("rep2");
+    let mut again = args.to_vec();
+    *again.last_mut().expect("out") = s(&rep2);
+    assert!(mabtwin(&again).status.success());
+    assert_eq!(csv, std::fs::read_to_string(rep2.join("report.csv")).expect("second report"));
+    // Swapped models: exit 2 and a message naming the task.
+    let out = mabtwin(&["qc", "report", "baseline", "--bead-model", s(rendered_model()), "--trypan-model", s(&bead_model), "--out", s(&rep)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("microcarrier"), "{}", String::from_utf8_lossy(&out.stderr));
+}
