@@ -225,7 +225,9 @@ fn compare(name: &str, want: &str, got: &str) {
     assert_eq!(w.len(), g.len(), "{name}: row count");
     for (rw, rg) in w.iter().zip(&g) {
         for ((a, b), col) in rw.iter().zip(rg).zip(GOLDEN_COLS) {
-            assert!((a - b).abs() <= 1e-4 * a.abs().max(1e-2), "{name}: {col} at t = {} h: golden {a}, now {b}", rw[0]);
+            // NaN: a column the model does not compute (reference presets); it must stay so.
+            let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-4 * a.abs().max(1e-2);
+            assert!(same, "{name}: {col} at t = {} h: golden {a}, now {b}", rw[0]);
         }
     }
 }

@@ -26,7 +26,8 @@ use crate::error::{Result, SimError};
 use crate::model::{BASE_MEQ_PER_L, ContinuousStream, GLUCOSE_G_PER_MOL, LACTATE_G_PER_MOL, QP_REF_PG_PER_CELL_D, cpm, ctmi, loops};
 use crate::params::KineticParams;
 use crate::physics::{self, Geometry};
-use crate::record::{BatchRecord, Event, OfflineRow, OnlineRow, TruthRow};
+use crate::record::{BatchRecord, Event, TruthRow};
+use crate::sensors;
 use crate::run::{self, Ledger, OUTPUT_INTERVAL_H};
 use crate::scenario::{FeedKind, Scenario, Sparger};
 
@@ -112,8 +113,10 @@ pub(crate) fn simulate(s: &Scenario) -> Result<(BatchRecord, Ledger)> {
         final_p_mg: y[px::P] * y[px::V],
         ..Ledger::default()
     };
-    let summary = run::summarize(s, &rec.truth, &proto.geometry, Vec::new());
-    Ok((BatchRecord { truth: rec.truth, online: rec.online, offline: rec.offline, events: rec.events, summary }, ledger))
+    let summary = run::summarize(s, &rec.truth, Some(&proto.geometry), Vec::new());
+    let n_days = (s.duration_d + 1e-9).floor() as u32;
+    let (online, offline) = sensors::perfect_readings(&rec.truth, n_days, s.sensors.online_pco2);
+    Ok((BatchRecord { truth: rec.truth, online, offline, events: rec.events, summary }, ledger))
 }
 
 /// One classic fourth-order Runge–Kutta step of length [`STEP_H`].
@@ -480,38 +483,16 @@ struct GasTransfer {
     ctr: f64,
 }
 
-/// Collects truth, perfect online and offline rows, and events.
+/// Collects truth rows and events (perfect online and offline rows follow from the truth).
 #[derive(Default)]
 struct Recorder {
     truth: Vec<TruthRow>,
-    online: Vec<OnlineRow>,
-    offline: Vec<OfflineRow>,
     events: Vec<Event>,
 }
 
 impl Recorder {
     fn record(&mut self, proto: &Prototype<'_>, c: &Controls, t_h: f64, y: &State, bolus_l: f64) {
-        let row = truth_row(proto, c, t_h, y, bolus_l);
-        self.online.push(OnlineRow {
-            t_h,
-            temp_c: Some(row.temp_c),
-            ph: Some(row.ph),
-            do_pct: Some(row.do_pct),
-            pco2_mmhg: proto.s.sensors.online_pco2.then_some(row.pco2_mmhg),
-            agitation_rpm: Some(row.agitation_rpm),
-            sparge_l_per_min: Some(row.sparge_vvm * row.volume_l),
-            o2_fraction: Some(row.o2_fraction),
-            co2_fraction: Some(row.co2_fraction),
-            volume_l: Some(row.volume_l),
-            base_added_l: row.base_added_l,
-            feed_commanded_l: row.continuous_feed_l + row.bolus_feed_l,
-        });
-        let n_days = (proto.s.duration_d + 1e-9).floor() as u32;
-        let day = (t_h / 24.0).round();
-        if (t_h - day * 24.0).abs() < 1e-6 {
-            self.offline.push(offline_row(&row, day as u32, n_days));
-        }
-        self.truth.push(row);
+        self.truth.push(truth_row(proto, c, t_h, y, bolus_l));
     }
 }
 
@@ -558,26 +539,5 @@ fn truth_row(proto: &Prototype<'_>, c: &Controls, t_h: f64, y: &State, bolus_l: 
         continuous_feed_l: y[px::CUM_CONT_L],
         bolus_feed_l: bolus_l,
         sampled_l: 0.0,
-    }
-}
-
-/// A daily offline row equal to the truth (the prototype has no assay noise or samples).
-fn offline_row(row: &TruthRow, day: u32, n_days: u32) -> OfflineRow {
-    OfflineRow {
-        day,
-        t_h: row.t_h,
-        vcd_1e6_per_ml: Some(row.vcd_1e6_per_ml),
-        viability_pct: Some(row.viability_pct),
-        glucose_g_per_l: Some(row.glucose_g_per_l),
-        lactate_g_per_l: Some(row.lactate_g_per_l),
-        glutamine_mm: Some(row.glutamine_mm),
-        ammonium_mm: Some(row.ammonium_mm),
-        osmolality_mosm_per_kg: Some(row.osmolality_mosm_per_kg),
-        titer_g_per_l: Some(row.titer_g_per_l),
-        ph_offline: Some(row.ph),
-        pco2_offline_mmhg: Some(row.pco2_mmhg),
-        gi_pct: (day == 7 || day == 10 || day == n_days).then_some(row.gi_pct),
-        acidic_pct: (day == n_days).then_some(row.acidic_pct),
-        flags: String::new(),
     }
 }

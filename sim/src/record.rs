@@ -140,6 +140,11 @@ pub struct Summary {
     pub kolmogorov_um: f64,
     pub flags: Vec<String>,
     pub faults: Vec<FaultLabel>,
+    /// Truth columns the model does not compute (reference presets, spec §2.8): NaN in
+    /// `truth.csv`, empty cells in the online and offline data, and `null` for the summary
+    /// fields derived from them. Empty (and absent from summary.json) for the platform model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_modelled: Vec<String>,
 }
 
 /// Everything a run produces.

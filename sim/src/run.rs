@@ -8,7 +8,7 @@ use crate::params::KineticParams;
 use crate::physics::{self, OperatingPoint};
 use crate::record::{BatchRecord, Event, FaultLabel, OfflineRow, OnlineRow, Summary, TruthRow};
 use crate::rng::{Stream, stream_rng};
-use crate::scenario::{DoFailureMode, Fault, FaultKind, Feed, FeedKind, Fidelity, Scenario, Signal, ValidScenario};
+use crate::scenario::{DoFailureMode, Fault, FaultKind, Feed, FeedKind, Fidelity, Preset, Scenario, Signal, ValidScenario};
 use crate::sensors::{self, OfflineLab, OfflineTruth, OnlineChannel};
 use ode_solvers::dop_shared::OutputType;
 use rand::Rng;
@@ -115,6 +115,9 @@ pub fn simulate(scenario: &ValidScenario) -> Result<BatchRecord> {
 /// Simulate and also return the bolus/sample ledger (used by the invariant tests).
 pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Ledger)> {
     let s = scenario.get();
+    if s.model.preset != Preset::Platform {
+        return crate::presets::scenario_run::simulate(s);
+    }
     if s.model.fidelity == Fidelity::Prototype {
         return crate::prototype::simulate(s);
     }
@@ -851,16 +854,27 @@ impl<'a> Runner<'a> {
             .iter()
             .map(|w| FaultLabel { kind: w.fault.kind.as_str().to_owned(), start_h: w.start_h, end_h: w.end_h, detail: fault_detail(&w.fault) })
             .collect();
-        summarize(self.scenario, &self.truth, &self.model.vessel.geometry, faults)
+        summarize(self.scenario, &self.truth, Some(&self.model.vessel.geometry), faults)
     }
 }
 
-/// The summary of a run from its truth rows (both fidelities).
-pub(crate) fn summarize(s: &Scenario, rows: &[TruthRow], g: &physics::Geometry, faults: Vec<FaultLabel>) -> Summary {
+/// The summary of a run from its truth rows (every fidelity and preset).
+///
+/// A column that is NaN in any row (not modelled by a reference preset) gives NaN for the
+/// summary fields derived from it. `geometry` is `None` for models without a vessel (the
+/// reference presets): kLa, tip speed, mixing time and Kolmogorov scale are then NaN and
+/// no vessel flags are raised.
+pub(crate) fn summarize(s: &Scenario, rows: &[TruthRow], geometry: Option<&physics::Geometry>, faults: Vec<FaultLabel>) -> Summary {
     let last = rows.last();
     let fin = |f: fn(&TruthRow) -> f64| last.map_or(0.0, f);
-    let peak = |f: fn(&TruthRow) -> f64| rows.iter().map(f).fold(f64::NEG_INFINITY, f64::max).max(0.0);
+    let has_nan = |f: fn(&TruthRow) -> f64| rows.iter().any(|r| f(r).is_nan());
+    let peak = |f: fn(&TruthRow) -> f64| {
+        if has_nan(f) { f64::NAN } else { rows.iter().map(f).fold(f64::NEG_INFINITY, f64::max).max(0.0) }
+    };
     let argmax_day = |f: fn(&TruthRow) -> f64| {
+        if has_nan(f) {
+            return f64::NAN;
+        }
         rows.iter().max_by(|a, b| f(a).total_cmp(&f(b))).map_or(0.0, |r| r.t_h / 24.0)
     };
     let ivcd: f64 = rows.windows(2).map(|w| 0.5 * (w[0].vcd_1e6_per_ml + w[1].vcd_1e6_per_ml) * (w[1].t_h - w[0].t_h) / 24.0).sum();
@@ -872,15 +886,17 @@ pub(crate) fn summarize(s: &Scenario, rows: &[TruthRow], g: &physics::Geometry, 
             day_rows.iter().sum::<f64>() / day_rows.len().max(1) as f64
         })
         .skip(1)
-        .fold(0.0, f64::max);
-    let op = OperatingPoint::of(&s.vessel);
+        .fold(0.0, max_or_nan);
     let mut flags = Vec::new();
-    if g.tip_speed_m_per_s > 1.5 {
-        flags.push(format!("tip speed {:.2} m/s exceeds 1.5 m/s", g.tip_speed_m_per_s));
+    if let Some(g) = geometry {
+        if g.tip_speed_m_per_s > 1.5 {
+            flags.push(format!("tip speed {:.2} m/s exceeds 1.5 m/s", g.tip_speed_m_per_s));
+        }
+        if g.kolmogorov_um < 20.0 {
+            flags.push(format!("Kolmogorov scale {:.1} µm is below 20 µm", g.kolmogorov_um));
+        }
     }
-    if g.kolmogorov_um < 20.0 {
-        flags.push(format!("Kolmogorov scale {:.1} µm is below 20 µm", g.kolmogorov_um));
-    }
+    let vessel = |f: fn(&physics::Geometry) -> f64| geometry.map_or(f64::NAN, f);
     Summary {
         scenario: s.name.clone(),
         seed: s.seed,
@@ -894,7 +910,7 @@ pub(crate) fn summarize(s: &Scenario, rows: &[TruthRow], g: &physics::Geometry, 
         peak_vcd_day: argmax_day(|r| r.vcd_1e6_per_ml),
         ivcd_e6_cell_day_per_ml: ivcd,
         mean_productivity_g_per_l_per_day: titer / s.duration_d,
-        specific_productivity_pg_per_cell_per_day: if ivcd > 0.0 { titer / ivcd * 1000.0 } else { 0.0 },
+        specific_productivity_pg_per_cell_per_day: if ivcd.is_nan() || ivcd > 0.0 { titer / ivcd * 1000.0 } else { 0.0 },
         final_viability_pct: fin(|r| r.viability_pct),
         peak_lactate_g_per_l: peak(|r| r.lactate_g_per_l),
         peak_lactate_mm: peak(|r| r.lactate_mm),
@@ -908,13 +924,19 @@ pub(crate) fn summarize(s: &Scenario, rows: &[TruthRow], g: &physics::Geometry, 
         final_acidic_pct: fin(|r| r.acidic_pct),
         harvest_volume_l: fin(|r| r.volume_l),
         base_added_l: fin(|r| r.base_added_l),
-        kla_o2_per_h: op.kla_o2_per_h,
-        tip_speed_m_per_s: g.tip_speed_m_per_s,
-        mixing_time_95_s: g.mixing_time_95_s,
-        kolmogorov_um: g.kolmogorov_um,
+        kla_o2_per_h: geometry.map_or(f64::NAN, |_| OperatingPoint::of(&s.vessel).kla_o2_per_h),
+        tip_speed_m_per_s: vessel(|g| g.tip_speed_m_per_s),
+        mixing_time_95_s: vessel(|g| g.mixing_time_95_s),
+        kolmogorov_um: vessel(|g| g.kolmogorov_um),
         flags,
         faults,
+        not_modelled: Vec::new(),
     }
+}
+
+/// `max` that propagates NaN (`f64::max` drops it).
+fn max_or_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
 }
 
 fn fault_detail(f: &Fault) -> String {

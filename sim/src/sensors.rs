@@ -3,7 +3,7 @@
 //! relative and absolute error, missing samples, single-assay losses, gross outliers and
 //! limits of quantification.
 
-use crate::record::OfflineRow;
+use crate::record::{OfflineRow, OnlineRow, TruthRow};
 use crate::rng::{Stream, stream_rng};
 use crate::scenario::SensorProfile;
 use rand::Rng;
@@ -315,6 +315,65 @@ impl OfflineLab {
     }
 }
 
+/// Perfect sensors (prototype fidelity and reference presets): every online row equals the
+/// truth of its 15-min row and every whole day gets an offline row equal to the truth, with
+/// GI assayed on days 7, 10 and harvest (`n_days`) and acidic variants at harvest. A truth
+/// value that is NaN (not modelled, see [`crate::record::Summary::not_modelled`]) becomes
+/// an empty reading.
+pub(crate) fn perfect_readings(truth: &[TruthRow], n_days: u32, online_pco2: bool) -> (Vec<OnlineRow>, Vec<OfflineRow>) {
+    let online = truth.iter().map(|row| perfect_online_row(row, online_pco2)).collect();
+    let offline = truth
+        .iter()
+        .filter_map(|row| {
+            let day = (row.t_h / 24.0).round();
+            ((row.t_h - day * 24.0).abs() < 1e-6).then(|| perfect_offline_row(row, day as u32, n_days))
+        })
+        .collect();
+    (online, offline)
+}
+
+/// `None` for a value the model does not compute (NaN).
+fn known(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+fn perfect_online_row(row: &TruthRow, online_pco2: bool) -> OnlineRow {
+    OnlineRow {
+        t_h: row.t_h,
+        temp_c: known(row.temp_c),
+        ph: known(row.ph),
+        do_pct: known(row.do_pct),
+        pco2_mmhg: if online_pco2 { known(row.pco2_mmhg) } else { None },
+        agitation_rpm: known(row.agitation_rpm),
+        sparge_l_per_min: known(row.sparge_vvm * row.volume_l),
+        o2_fraction: known(row.o2_fraction),
+        co2_fraction: known(row.co2_fraction),
+        volume_l: known(row.volume_l),
+        base_added_l: row.base_added_l,
+        feed_commanded_l: row.continuous_feed_l + row.bolus_feed_l,
+    }
+}
+
+fn perfect_offline_row(row: &TruthRow, day: u32, n_days: u32) -> OfflineRow {
+    OfflineRow {
+        day,
+        t_h: row.t_h,
+        vcd_1e6_per_ml: known(row.vcd_1e6_per_ml),
+        viability_pct: known(row.viability_pct),
+        glucose_g_per_l: known(row.glucose_g_per_l),
+        lactate_g_per_l: known(row.lactate_g_per_l),
+        glutamine_mm: known(row.glutamine_mm),
+        ammonium_mm: known(row.ammonium_mm),
+        osmolality_mosm_per_kg: known(row.osmolality_mosm_per_kg),
+        titer_g_per_l: known(row.titer_g_per_l),
+        ph_offline: known(row.ph),
+        pco2_offline_mmhg: known(row.pco2_mmhg),
+        gi_pct: if day == 7 || day == 10 || day == n_days { known(row.gi_pct) } else { None },
+        acidic_pct: if day == n_days { known(row.acidic_pct) } else { None },
+        flags: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,3 +408,4 @@ mod tests {
         assert!(spread(SensorProfile::Degraded) > spread(SensorProfile::Realistic));
     }
 }
+

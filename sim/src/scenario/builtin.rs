@@ -94,6 +94,16 @@ static ALL: &[Builtin] = &[
         source: include_str!("../../../scenarios/no_glucose_supplement.toml"),
     },
     Builtin {
+        file_name: "preset_insilicho.toml",
+        description: "InSiliCHO preset (Möller 2020): 36.4 °C, shift to 33 °C on day 5, constant feed 6 %/d, 14 d, 200 L",
+        source: include_str!("../../../scenarios/preset_insilicho.toml"),
+    },
+    Builtin {
+        file_name: "preset_xing2010.toml",
+        description: "Xing 2010 preset (of-compartments): 10-day batch, no feeds, 0.5e6/mL, 200 L",
+        source: include_str!("../../../scenarios/preset_xing2010.toml"),
+    },
+    Builtin {
         file_name: "prototype_baseline.toml",
         description: "Prototype fidelity (spec 2.8): seed baseline at 2000 L, 0.02 vvm, continuous feed days 3-13.5",
         source: include_str!("../../../scenarios/prototype_baseline.toml"),
@@ -142,6 +152,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("stuck_sensor", "fault_stuck_ph_sensor"),
     ("fault_stuck_sensor", "fault_stuck_ph_sensor"),
     ("bolus_to_target", "glucose_bolus_to_target"),
+    ("insilicho", "preset_insilicho"),
+    ("xing2010", "preset_xing2010"),
 ];
 
 /// Every embedded scenario, sorted by file name.
@@ -253,6 +265,8 @@ mod tests {
             ("contamination", "fault_contamination.toml"),
             ("culture-crash", "fault_culture_crash.toml"),
             ("Cell_Line_D", "cell_line_d.toml"),
+            ("insilicho", "preset_insilicho.toml"),
+            ("xing2010", "preset_xing2010.toml"),
         ] {
             assert_eq!(find(query).map(|b| b.file_name), Some(file), "{query}");
         }

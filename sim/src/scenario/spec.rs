@@ -571,10 +571,32 @@ fn default_cv() -> f64 {
     0.05
 }
 
+/// Which culture model runs the scenario (spec §2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
+    /// The platform model of spec §2 (cell lines A–D, loops, sensors, faults).
     Platform,
+    /// The simplified Xing et al. (2010) batch model of the of-compartments package
+    /// ([`crate::presets::xing2010`]); see [`crate::presets::scenario_run`] for the mapping.
+    #[serde(rename = "xing2010")]
+    Xing2010,
+    /// Möller et al. (2020) as coded in InSiliCHO 1.1.4 ([`crate::presets::insilicho`]);
+    /// see [`crate::presets::scenario_run`] for the mapping.
+    Insilicho,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 3] = [Preset::Platform, Preset::Xing2010, Preset::Insilicho];
+
+    /// The spelling in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Platform => "platform",
+            Preset::Xing2010 => "xing2010",
+            Preset::Insilicho => "insilicho",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -806,7 +806,13 @@ impl<'a> Checker<'a> {
             unit::ML,
         );
         self.check_faults(s, duration_d);
-        if s.model.fidelity == Fidelity::Prototype && (!s.faults.is_empty() || s.random_fault.probability > 0.0) {
+        for (path, message) in crate::presets::scenario_run::unsupported(s) {
+            self.cross_error(&path, message);
+        }
+        if s.model.preset == Preset::Platform
+            && s.model.fidelity == Fidelity::Prototype
+            && (!s.faults.is_empty() || s.random_fault.probability > 0.0)
+        {
             self.cross_error(
                 "model.fidelity",
                 "model.fidelity = \"prototype\" does not model faults; remove [[faults]] and set random_fault.probability = 0".to_owned(),
