@@ -98,6 +98,9 @@ pub(crate) fn print_summary(r: &BatchRecord) {
         ("final acidic variants", format!("{:.1} %", s.final_acidic_pct)),
     ];
     for (k, v) in rows {
+        // A reference preset leaves quantities it does not model as NaN (listed in
+        // summary.json under `not_modelled`).
+        let v = if v.starts_with("NaN") { "not modelled by this preset".to_owned() } else { v };
         println!("  {k:<24} {v}");
     }
     for f in &s.flags {
