@@ -138,7 +138,7 @@ fn demo_runs_every_step_including_the_twin() {
     let out = dir.path().join("demo");
     let o = ok(&["demo", "--out", s(&out), "--twin-batches", "12", "--twin-epochs", "1"]);
     let stdout = text(&o);
-    for needle in ["seed Table 7 baseline", "Scale-up", "Setpoint optimisation", "Data-driven twin", "held-out test batches"] {
+    for needle in ["seed Table 7 baseline", "Scale-up", "Setpoint optimisation", "Data-driven twin", "held-out test batches", "Image QC", "HyperScore"] {
         assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
     }
     for f in [
@@ -150,6 +150,8 @@ fn demo_runs_every_step_including_the_twin() {
         "twin_model/model.json",
         "twin_eval/metrics.json",
         "twin_eval/table.md",
+        "qc/report.csv",
+        "qc/hyperscore.png",
     ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
