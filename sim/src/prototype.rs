@@ -285,21 +285,10 @@ impl<'a> Prototype<'a> {
     fn bolus(&self, feed_idx: usize, y: &mut State, t_h: f64, events: &mut Vec<Event>) -> f64 {
         let f = &self.s.feeds[feed_idx];
         let v = y[px::V];
-        let (added, glc_mm, gln_mm, osm) = match f.kind {
-            FeedKind::Bolus => (
-                f.volume_pct_of_initial.unwrap_or(0.0) / 100.0 * self.v0_l,
-                f.glucose_mm.unwrap_or(0.0),
-                f.glutamine_mm.unwrap_or(0.0),
-                f.osmolality_mosm_per_kg.unwrap_or(0.0),
-            ),
-            FeedKind::BolusToTarget => {
-                let stock = f.stock_glucose_g_per_l.unwrap_or(500.0);
-                let target = f.target_glucose_g_per_l.unwrap_or(0.0);
-                let glc = y[px::GLC] * GLUCOSE_G_PER_MOL / 1000.0;
-                let vol = if glc < target && stock > target { v * (target - glc) / (stock - target) } else { 0.0 };
-                (vol, stock / GLUCOSE_G_PER_MOL * 1000.0, 0.0, 0.0)
-            }
-            FeedKind::Continuous => return 0.0,
+        // The prototype tops glucose up from the true value (it has no samples).
+        let glc_g_per_l = y[px::GLC] * GLUCOSE_G_PER_MOL / 1000.0;
+        let Some((added, glc_mm, gln_mm, osm)) = run::bolus_dose(f, v, self.v0_l, Some(glc_g_per_l)) else {
+            return 0.0;
         };
         if added <= 0.0 {
             return 0.0;

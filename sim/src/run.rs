@@ -807,23 +807,8 @@ impl<'a> Runner<'a> {
         let f: &Feed = &self.scenario.feeds[i];
         let v = self.y[ix::V];
         let frac = self.delivered_fraction(&f.name);
-        let (commanded, glc_mm, gln_mm, osm) = match f.kind {
-            FeedKind::Bolus => (
-                f.volume_pct_of_initial.unwrap_or(0.0) / 100.0 * self.v0_l,
-                f.glucose_mm.unwrap_or(0.0),
-                f.glutamine_mm.unwrap_or(0.0),
-                f.osmolality_mosm_per_kg.unwrap_or(0.0),
-            ),
-            FeedKind::BolusToTarget => {
-                let stock = f.stock_glucose_g_per_l.unwrap_or(500.0);
-                let target = f.target_glucose_g_per_l.unwrap_or(0.0);
-                let vol = match self.last_glucose_g_per_l {
-                    Some(g) if g < target && stock > target => v * (target - g) / (stock - target),
-                    _ => 0.0,
-                };
-                (vol, stock / model::GLUCOSE_G_PER_MOL * 1000.0, 0.0, 0.0)
-            }
-            FeedKind::Continuous => return,
+        let Some((commanded, glc_mm, gln_mm, osm)) = bolus_dose(f, v, self.v0_l, self.last_glucose_g_per_l) else {
+            return;
         };
         let name = f.name.clone();
         let added = commanded * frac;
@@ -1026,5 +1011,30 @@ mod tests {
         assert!(e.to_string().contains("t = 30.000 h") && e.to_string().contains("lactate_mm"), "{e}");
         y[ix::LAC] = -1e-9;
         assert!(check_state(30.0, &y).is_ok(), "within tolerance");
+    }
+}
+
+/// What one bolus of feed `f` adds to a culture of `v_l` litres (initial volume `v0_l`):
+/// (volume L, glucose mM, glutamine mM, osmolytes mOsm/kg of the added liquid). A
+/// bolus-to-target tops glucose up from `glucose_g_per_l` (the last known value; `None` adds
+/// nothing). `None` for a continuous feed. Shared by both fidelities.
+pub(crate) fn bolus_dose(f: &Feed, v_l: f64, v0_l: f64, glucose_g_per_l: Option<f64>) -> Option<(f64, f64, f64, f64)> {
+    match f.kind {
+        FeedKind::Bolus => Some((
+            f.volume_pct_of_initial.unwrap_or(0.0) / 100.0 * v0_l,
+            f.glucose_mm.unwrap_or(0.0),
+            f.glutamine_mm.unwrap_or(0.0),
+            f.osmolality_mosm_per_kg.unwrap_or(0.0),
+        )),
+        FeedKind::BolusToTarget => {
+            let stock = f.stock_glucose_g_per_l.unwrap_or(500.0);
+            let target = f.target_glucose_g_per_l.unwrap_or(0.0);
+            let vol = match glucose_g_per_l {
+                Some(g) if g < target && stock > target => v_l * (target - g) / (stock - target),
+                _ => 0.0,
+            };
+            Some((vol, stock / model::GLUCOSE_G_PER_MOL * 1000.0, 0.0, 0.0))
+        }
+        FeedKind::Continuous => None,
     }
 }
