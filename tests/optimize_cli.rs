@@ -98,7 +98,7 @@ fn optimize_pareto_and_scales_write_their_files() {
 fn bad_optimize_input_exits_2_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("x");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["--vars", "temperature"], "unknown decision variable `temperature`"),
         (&["--vars", "temp_c", "--bounds", "temp_c=36:36"], "empty range"),
         (&["--vars", "ph", "--bounds", "ph=7.2:6.9"], "lower bound is above the upper bound"),
@@ -108,7 +108,8 @@ fn bad_optimize_input_exits_2_with_a_clear_message() {
             "contradict",
         ),
         (&["--vars", "temp_c", "--constraint", "peak_pco2_mmhg=120"], "use `<=` or `>=`"),
-        (&["--vars", "temp_c", "--model", "surrogate:models/x"], "the surrogate (crate twin) is not built yet"),
+        (&["--vars", "temp_c", "--model", "surrogate:models/x"], "--model surrogate:models/x: models/x/model.json"),
+        (&["--vars", "temp_c", "--model", "twin"], "unknown --model `twin`"),
         (&["--vars", "temp_shift_day"], "has no temperature shift"),
     ];
     for (extra, needle) in cases {

@@ -4,7 +4,7 @@
 //! `cargo run --release -p twin --example step_bench -- 2`
 
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 fn main() {
