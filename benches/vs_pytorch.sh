@@ -12,7 +12,7 @@ THREADS="${1:-2}"
 VENV="${VENV:-target/bench-venv-torch}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "torch==2.11.0"
+  "$VENV/bin/pip" install --quiet "torch==2.11.0" numpy
 fi
 make setup >/dev/null
 echo "== tch (cargo run --release -p twin --example step_bench -- $THREADS)"
