@@ -3,6 +3,8 @@
 //! `ref/`) and its metric table. Line A, 2000 L, 0.02 vvm, microsparger, 20 W/m³ unless a
 //! case says otherwise; metrics from the day rows 0–14, IVCD by trapezoid.
 
+mod common;
+
 use sim::record::TruthRow;
 use sim::scenario::{Scenario, ScheduleStep, builtin, parse_scenario, validate};
 use sim::simulate;
@@ -146,15 +148,7 @@ fn at_vvm(vvm: f64) -> Scenario {
 
 fn seed_optimum() -> Scenario {
     let mut s = prototype_baseline();
-    s.setpoints.temp_c = 36.8;
-    s.setpoints.do_pct = 45.0;
-    s.setpoints.ph = 6.9;
-    s.inoculum.vcd_e6_per_ml = 0.7;
-    for f in &mut s.feeds {
-        if f.glucose_g_per_l_per_d.is_some() {
-            f.glucose_g_per_l_per_d = Some(0.6);
-        }
-    }
+    common::apply_seed_optimum(&mut s);
     s
 }
 

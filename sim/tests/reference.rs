@@ -1,5 +1,7 @@
 //! Reference numbers and directions of spec `sim.md` §6(b), default fidelity.
 
+mod common;
+
 use sim::scenario::{Scenario, ScheduleStep, SensorProfile, validate};
 use sim::{Summary, simulate};
 
@@ -92,15 +94,7 @@ fn equal_vvm_gives_equal_titer_across_scales() {
 fn seed_optimum_is_reported_not_tuned() {
     // The seed reports 4.1 g/L; the model gives what it gives (printed for the record).
     let mut s = Scenario::default();
-    s.setpoints.temp_c = 36.8;
-    s.setpoints.do_pct = 45.0;
-    s.setpoints.ph = 6.9;
-    s.inoculum.vcd_e6_per_ml = 0.7;
-    for f in &mut s.feeds {
-        if f.glucose_g_per_l_per_d.is_some() {
-            f.glucose_g_per_l_per_d = Some(0.6);
-        }
-    }
+    common::apply_seed_optimum(&mut s);
     let opt = run(s);
     let base = run(Scenario::default());
     println!("seed optimum: {:.3} g/L vs baseline {:.3} g/L", opt.final_titer_g_per_l, base.final_titer_g_per_l);
