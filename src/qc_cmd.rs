@@ -707,7 +707,7 @@ fn write_report(out: &Path, scenario: &str, days: &[ReportDay]) -> Result<()> {
             q.class_fractions.iter().map(|(_, f)| format!("{f:.4}")).collect::<Vec<_>>().join(","),
             q.quality_value,
             q.hyperscore,
-            serde_json::to_value(q.verdict)?.as_str().unwrap_or("?"),
+            q.verdict.as_str(),
             d.bead_label_agreement,
             d.trypan_label_agreement,
             q.reasons.join("; ").replace('"', "'"),
@@ -750,7 +750,7 @@ fn print_report(scenario: &str, days: &[ReportDay]) {
             100.0 * q.image_viability,
             100.0 * good,
             q.hyperscore,
-            format!("{:?}", q.verdict).to_lowercase(),
+            q.verdict.as_str(),
             q.reasons.join("; ")
         );
     }

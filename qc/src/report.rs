@@ -14,6 +14,23 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    /// The name used everywhere (CSV, JSON, stdout): `pass`, `warn` or `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One day's report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QcDayReport {
@@ -93,6 +110,14 @@ mod tests {
 
     fn one_hot(c: usize, k: usize) -> Vec<f64> {
         (0..k).map(|i| if i == c { 1.0 } else { 0.0 }).collect()
+    }
+
+    #[test]
+    fn verdict_names_match_their_serde_names() {
+        for v in [Verdict::Pass, Verdict::Warn, Verdict::Fail] {
+            assert_eq!(serde_json::to_value(v).expect("json").as_str(), Some(v.as_str()));
+            assert_eq!(v.to_string(), v.as_str());
+        }
     }
 
     #[test]
