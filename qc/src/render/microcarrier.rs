@@ -3,7 +3,7 @@
 //! A scene (beads, cells, particles) is sampled first, the label rule is applied to the scene,
 //! and only then is it drawn, so rejection sampling for class balance is cheap.
 
-use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, imaging_chain, spectral};
+use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, imaging_chain, kernels, spectral};
 use crate::error::Result;
 use crate::image_ops::{GreyImage, add_ellipse, add_gaussian, beta_mean, poisson, randn};
 use rand::Rng;
@@ -227,8 +227,12 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
         let halo: f32 = r.random_range(0.03..0.08);
         let lens: f32 = r.random_range(0.03..0.15);
         let sig_lens = 0.15 * b.r_px;
-        for y in 0..SIZE_PX {
-            for x in 0..SIZE_PX {
+        // Only the bead's bounding box can pass the distance test below (same pixels, same values).
+        let reach = b.r_px + 4.0 * w + 1.0;
+        let ys = ((b.y - reach).floor().max(0.0) as usize).min(SIZE_PX)..((b.y + reach).ceil().max(0.0) as usize + 1).min(SIZE_PX);
+        let xs = ((b.x - reach).floor().max(0.0) as usize).min(SIZE_PX)..((b.x + reach).ceil().max(0.0) as usize + 1).min(SIZE_PX);
+        for y in ys {
+            for x in xs.clone() {
                 let (dx, dy) = (x as f32 - b.x, y as f32 - b.y);
                 let d = (dx * dx + dy * dy).sqrt();
                 if d > b.r_px + 4.0 * w {
@@ -244,14 +248,16 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
             }
         }
     }
+    // Absorber maps only feed the spectral cube: skipped without one (the grey image is the same).
     for c in &s.cells {
-        add_ellipse(&mut img, c.x, c.y, c.a, c.b, c.theta, c.amp);
         let map = if c.dead { &mut maps.dead } else { &mut maps.cell };
-        add_ellipse(map, c.x, c.y, c.a, c.b, c.theta, 1.0);
+        kernels::add_ellipse2(&mut img, cfg.spectral.then_some(map), c.x, c.y, c.a, c.b, c.theta, c.amp);
     }
     for &(x, y, sig, amp) in &s.particles {
         add_gaussian(&mut img, x, y, sig, amp);
-        add_gaussian(&mut maps.microbe, x, y, sig, 1.0);
+        if cfg.spectral {
+            add_gaussian(&mut maps.microbe, x, y, sig, 1.0);
+        }
     }
     if !s.particles.is_empty() {
         let haze: f32 = r.random_range(0.01..0.05);
