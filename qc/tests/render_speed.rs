@@ -1,6 +1,7 @@
 //! Render throughput probe (ignored by default; see BENCHMARKS.md, "Render throughput"):
 //! `cargo test --release -p qc --test render_speed -- --ignored --nocapture`.
 //! Single thread, best of several repeats, so a busy second core disturbs it little.
+//! `RENDER_SPEED_ONLY=microcarrier` (a task name) limits it to one task.
 
 use qc::render::{RenderConfig, Task, render_set};
 use std::time::Instant;
@@ -11,6 +12,9 @@ fn render_throughput_single_thread() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let n = 200u64;
     for (task, spectral) in [(Task::Microcarrier, true), (Task::Microcarrier, false), (Task::Trypan, true), (Task::Trypan, false), (Task::Nes, false)] {
+        if std::env::var("RENDER_SPEED_ONLY").is_ok_and(|only| only != task.name()) {
+            continue;
+        }
         let cfg = RenderConfig { spectral, ..RenderConfig::new(task) };
         let mut best = f64::INFINITY;
         for rep in 0..7u64 {

@@ -202,32 +202,39 @@ pub(crate) fn gaussian_blur(img: &mut GreyImage, sigma_px: f32) {
 }
 
 /// `image_ops::add_ellipse(img, …, amp)` and, when `map` is given, `add_ellipse(map, …, 1.0)`
-/// in one pass; bit-identical to the two separate calls.
+/// in one pass; same values as the two separate calls (pixels outside the ellipse get `+ 0`
+/// instead of being skipped, so the row loops vectorise).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn add_ellipse2(img: &mut GreyImage, map: Option<&mut GreyImage>, cx: f32, cy: f32, a: f32, b: f32, theta: f32, amp: f32) {
     let r = a.max(b) + 1.5;
     let (c, s) = (theta.cos(), theta.sin());
     let (x0, x1) = ((cx - r).floor() as i64, (cx + r).ceil() as i64);
     let (y0, y1) = ((cy - r).floor() as i64, (cy + r).ceil() as i64);
+    let (xs, xe) = (x0.max(0), x1.min(img.width as i64 - 1));
+    if xs > xe {
+        return;
+    }
     let (am, bm, ab) = (a.max(0.3), b.max(0.3), a.min(b).max(0.5));
-    let xs = x0.max(0)..=x1.min(img.width as i64 - 1);
+    let (xs, len) = (xs as usize, (xe - xs + 1) as usize);
+    let mut weights = vec![0.0f32; len];
     let mut map = map;
     for y in y0.max(0)..=y1.min(img.height as i64 - 1) {
         let dy = y as f32 - cy;
-        let row = y as usize * img.width;
-        for x in xs.clone() {
-            let dx = x as f32 - cx;
+        for (j, wv) in weights.iter_mut().enumerate() {
+            let dx = (xs as i32 + j as i32) as f32 - cx;
             let u = (dx * c + dy * s) / am;
             let v = (-dx * s + dy * c) / bm;
             let d = (u * u + v * v).sqrt();
             let edge = (1.0 - d) * ab;
-            let w = (edge + 0.5).clamp(0.0, 1.0);
-            if w > 0.0 {
-                let i = row + x as usize;
-                img.data[i] += amp * w;
-                if let Some(m) = map.as_deref_mut() {
-                    m.data[i] += w;
-                }
+            *wv = (edge + 0.5).clamp(0.0, 1.0);
+        }
+        let row = y as usize * img.width + xs..y as usize * img.width + xs + len;
+        for (p, &wv) in img.data[row.clone()].iter_mut().zip(&weights) {
+            *p += amp * wv;
+        }
+        if let Some(m) = map.as_deref_mut() {
+            for (p, &wv) in m.data[row].iter_mut().zip(&weights) {
+                *p += wv;
             }
         }
     }

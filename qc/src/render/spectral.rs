@@ -123,35 +123,23 @@ pub fn cube(g: &GreyImage, maps: &AbsorberMaps, lamp: Lamp, r: &mut ChaCha8Rng) 
         })
         .collect();
     let mut out = vec![0u8; N_BANDS * n];
-    let mut band = vec![0.0f32; n];
+    let mut src = vec![0.0f32; w];
     let mut z = vec![0.0f32; n];
     let mut hrows = vec![0.0f32; n];
     let (mut x0s, mut x1s, mut wx0, mut wx1) = (vec![0usize; w], vec![0usize; w], vec![0.0f32; w], vec![0.0f32; w]);
     for k in 0..N_BANDS {
         let lq = lamp.power(BANDS_NM[k]) * silicon_qe(BANDS_NM[k]);
         let noise_frac: f32 = r.random_range(0.01..0.03);
+        // Band misregistration: sub-pixel bilinear shift of 0.5-1 px in a random direction.
+        let shift: f32 = r.random_range(0.5..1.0);
+        let ang: f32 = r.random_range(0.0..std::f32::consts::TAU);
+        let (dx, dy) = (shift * ang.cos(), shift * ang.sin());
         // Medium absorbance is uniform: it only changes the band's overall level.
         let medium = (-(spectra[3][k] - means[3])).exp();
         // Scale so that typical bright-field levels use the 8-bit range.
         let level = lq * medium * (255.0 * 1.6);
         let (a0, a1, a2) = (spectra[0][k] - means[0], spectra[1][k] - means[1], spectra[2][k] - means[2]);
         noise_rng.fill_normal(&mut z);
-        for (y, &(lo, hi)) in spans.iter().enumerate() {
-            let row = y * w..(y + 1) * w;
-            let (b, zz, out_row) = (&base[row.clone()], &z[row.clone()], &mut band[row.clone()]);
-            let (c, d, m) = (&cell[row.clone()], &dead[row.clone()], &mic[row]);
-            for x in (0..lo).chain(hi..w) {
-                out_row[x] = b[x] * level * (1.0 + noise_frac * zz[x]);
-            }
-            for x in lo..hi {
-                let a = c[x] * a0 + d[x] * a1 + m[x] * a2;
-                out_row[x] = b[x] * level * fast_exp(-a) * (1.0 + noise_frac * zz[x]);
-            }
-        }
-        // Band misregistration: sub-pixel bilinear shift of 0.5-1 px in a random direction.
-        let shift: f32 = r.random_range(0.5..1.0);
-        let ang: f32 = r.random_range(0.0..std::f32::consts::TAU);
-        let (dx, dy) = (shift * ang.cos(), shift * ang.sin());
         for x in 0..w {
             let sx = (x as f32 + dx).clamp(0.0, (w - 1) as f32);
             let x0 = sx as usize; // floor: sx >= 0
@@ -160,15 +148,33 @@ pub fn cube(g: &GreyImage, maps: &AbsorberMaps, lamp: Lamp, r: &mut ChaCha8Rng) 
             wx1[x] = sx - x0 as f32;
             wx0[x] = 1.0 - wx1[x];
         }
-        // Horizontal pass. Columns whose source pair is (x + ox, x + ox + 1) (all but one or
-        // two at the edges) run on contiguous slices; both paths compute the same expression.
+        // Columns whose source pair is (x + ox, x + ox + 1) (all but one or two at the edges)
+        // run on contiguous slices; both paths compute the same expression.
         let ox = if dx >= 0.0 { 0isize } else { -1 };
         let inner = |x: usize| x0s[x] as isize == x as isize + ox && x1s[x] == x0s[x] + 1;
         let xa = (0..w).find(|&x| inner(x)).unwrap_or(w);
         let xb = (xa..w).find(|&x| !inner(x)).unwrap_or(w);
         let sa = (xa as isize + ox).max(0) as usize;
         let len = xb - xa;
-        for (src, hrow) in band.chunks_exact(w).zip(hrows.chunks_exact_mut(w)) {
+        for (y, &(lo, hi)) in spans.iter().enumerate() {
+            // Transmitted band row ...
+            let row = y * w..(y + 1) * w;
+            let (b, zz) = (&base[row.clone()], &z[row.clone()]);
+            let (c, d, m) = (&cell[row.clone()], &dead[row.clone()], &mic[row.clone()]);
+            let plain = |out: &mut [f32], b: &[f32], zz: &[f32]| {
+                for ((o, &bv), &zv) in out.iter_mut().zip(b).zip(zz) {
+                    *o = bv * level * (1.0 + noise_frac * zv);
+                }
+            };
+            plain(&mut src[..lo], &b[..lo], &zz[..lo]);
+            plain(&mut src[hi..], &b[hi..], &zz[hi..]);
+            let absorbing = src[lo..hi].iter_mut().zip(&b[lo..hi]).zip(&zz[lo..hi]).zip(&c[lo..hi]).zip(&d[lo..hi]).zip(&m[lo..hi]);
+            for (((((o, &bv), &zv), &cv), &dv), &mv) in absorbing {
+                let a = cv * a0 + dv * a1 + mv * a2;
+                *o = bv * level * fast_exp(-a) * (1.0 + noise_frac * zv);
+            }
+            // ... interpolated horizontally.
+            let hrow = &mut hrows[row];
             for x in (0..xa).chain(xb..w) {
                 hrow[x] = src[x0s[x]] * wx0[x] + src[x1s[x]] * wx1[x];
             }
