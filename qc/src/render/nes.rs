@@ -106,13 +106,10 @@ fn voronoi(x: f32, y: f32, spacing: f32, seeds: &[(f32, f32)], n_grid: usize) ->
             let k = j as usize * n_grid + i as usize;
             let (sx, sy) = seeds[k];
             let q = (x - sx) * (x - sx) + (y - sy) * (y - sy);
-            if q < q1 {
-                q2 = q1;
-                q1 = q;
-                id = k;
-            } else if q < q2 {
-                q2 = q;
-            }
+            // Branch-free form of `if q < q1 { q2 = q1; q1 = q; id = k } else if q < q2 { q2 = q }`.
+            id = if q < q1 { k } else { id };
+            q2 = q2.min(q1.max(q));
+            q1 = q1.min(q);
         }
     }
     (q1.sqrt(), q2.sqrt(), id)
@@ -140,22 +137,28 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
     let (fseeds, ftint, fn_grid) = grid_seeds(flat_spacing, r);
     let border: f32 = r.random_range(0.08..0.16);
     let bw: f32 = r.random_range(0.6..1.0);
-    for y in 0..SIZE_PX {
+    // Per row: the Voronoi look-ups (scalar), then the shading with two exponentials on whole
+    // rows (vectorised). Region -1: sheet; 0: flattened cells; other: flat 0.06.
+    let (mut base, mut bscale, mut nscale) = ([0.0f32; SIZE_PX], [0.0f32; SIZE_PX], [0.0f32; SIZE_PX]);
+    let (mut d1s, mut d2s) = ([0.0f32; SIZE_PX], [0.0f32; SIZE_PX]);
+    for (y, row) in img.data.chunks_exact_mut(SIZE_PX).enumerate() {
         for x in 0..SIZE_PX {
-            let i = y * SIZE_PX + x;
             let (xf, yf) = (x as f32 + 0.5, y as f32 + 0.5);
-            let v = match s.region[i] {
+            (base[x], bscale[x], nscale[x], d1s[x], d2s[x]) = match s.region[y * SIZE_PX + x] {
                 -1 => {
                     let (d1, d2, id) = voronoi(xf, yf, spacing, &seeds, n_grid);
-                    tint[id] - border * fast_exp(-((d2 - d1) / bw).powi(2)) - 0.05 * fast_exp(-(d1 * d1) / 2.0)
+                    (tint[id], border, 0.05, d1, d2)
                 }
                 0 => {
                     let (d1, d2, id) = voronoi(xf, yf, flat_spacing, &fseeds, fn_grid);
-                    0.04 + ftint[id] - 0.6 * border * fast_exp(-((d2 - d1) / bw).powi(2))
+                    (0.04 + ftint[id], 0.6 * border, 0.0, d1, d2)
                 }
-                _ => 0.06,
+                _ => (0.06, 0.0, 0.0, 0.0, 0.0),
             };
-            img.data[i] += v;
+        }
+        for x in 0..SIZE_PX {
+            let (d1, d2) = (d1s[x], d2s[x]);
+            row[x] += base[x] - bscale[x] * fast_exp(-((d2 - d1) / bw).powi(2)) - nscale[x] * fast_exp(-(d1 * d1) / 2.0);
         }
     }
     // Loose rounded cells in `rounded` regions (dense) and a few in gaps.
@@ -188,7 +191,10 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
                 let v = if d < ro.lumen_r {
                     0.10
                 } else {
-                    let t = ((dy.atan2(dx) + ro.phase) / TAU * ro.n_cells as f32).rem_euclid(1.0);
+                    let t = (dy.atan2(dx) + ro.phase) / TAU * ro.n_cells as f32;
+                    // == t.rem_euclid(1.0) (exact for |t| < 2^23) without the fmodf call.
+                    let ti = (t as i32) as f32;
+                    let t = t - if ti > t { ti - 1.0 } else { ti };
                     let arc = d * TAU / ro.n_cells as f32 * t.min(1.0 - t);
                     let nucleus = -0.06 * (-((d - (ro.lumen_r + 0.6 * (ro.outer_r - ro.lumen_r))) / 2.0).powi(2)).exp();
                     -border * (-(arc / bw_r).powi(2)).exp() - border * (-((d - ro.lumen_r) / 0.8).powi(2)).exp() + nucleus
