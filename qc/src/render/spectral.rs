@@ -95,7 +95,7 @@ fn absorber_spectra(r: &mut ChaCha8Rng) -> [[f32; N_BANDS]; 4] {
 ///
 /// Speed-ups that keep this model (BENCHMARKS.md, "Render throughput"): z comes from
 /// `kernels::NoiseRng` (tabulated N(0, 1), xoshiro256++ seeded from `r`) rather than a ChaCha8
-/// ziggurat draw per pixel; the absorber exponential is `kernels::fast_exp` (≤ 2e-7 relative
+/// ziggurat draw per pixel; the absorber exponential is `kernels::fast_exp` (< 5e-7 relative
 /// error) and is skipped outside each row's span of absorbing pixels (where it is exactly 1);
 /// the 8-bit scale is folded into the band constant; the bilinear shift interpolates each
 /// source row horizontally once, then blends two such rows (the same weights as before, so the
