@@ -8,13 +8,14 @@
 //! Class-balanced sets draw the class first, then sample latents (with a margin around each
 //! rule threshold) until the label rule gives that class.
 
+mod kernels;
 pub mod microcarrier;
 pub mod nes;
 pub mod spectral;
 pub mod trypan;
 
 use crate::error::{QcError, Result};
-use crate::image_ops::{GreyImage, add_noise, gaussian_blur, illumination_gradient};
+use crate::image_ops::{GreyImage, illumination_gradient};
 use crate::rng;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -207,14 +208,25 @@ impl AbsorberMaps {
 
 /// Imaging chain applied to the clean render: illumination gradient, blur, shot + read noise,
 /// clamp (quantisation happens when written as 8-bit).
+///
+/// The blur is bit-identical to `image_ops::gaussian_blur`; the shot and read noise have the
+/// same model as `image_ops::add_noise` but draw their normals from `kernels::NoiseRng`
+/// (tabulated N(0, 1) from xoshiro256++ seeded by `r`) instead of two ChaCha8 ziggurat draws
+/// per pixel: same statistics, different realisation, several times faster.
 pub fn imaging_chain(img: &mut GreyImage, lot: &LotNuisance, difficulty: Difficulty, r: &mut ChaCha8Rng) {
     let (blur_s, _, _) = difficulty.scales();
     illumination_gradient(img, lot.illum_amp, lot.illum_angle_rad);
     let blur = (lot.blur_base_px + r.random_range(-0.15f32..0.15)).clamp(0.2, 1.5) * blur_s;
-    gaussian_blur(img, blur);
-    add_noise(img, lot.photons_at_one, lot.read_sigma, r);
-    for v in img.data.iter_mut() {
-        *v = (*v * 255.0).round().clamp(0.0, 255.0) / 255.0;
+    kernels::gaussian_blur(img, blur);
+    let mut z = vec![0.0f32; 2 * img.data.len()];
+    kernels::NoiseRng::from_rng(r).fill_normal(&mut z);
+    let (photons_at_one, read_sigma) = (lot.photons_at_one, lot.read_sigma);
+    for (v, n) in img.data.iter_mut().zip(z.chunks_exact(2)) {
+        let x = v.max(0.0);
+        let shot = (x / photons_at_one).sqrt();
+        let noisy = x + shot * n[0] + read_sigma * n[1];
+        // == (noisy * 255).round().clamp(0, 255) / 255, without the libm round.
+        *v = kernels::round_nonneg((noisy * 255.0).clamp(0.0, 255.0)) / 255.0;
     }
 }
 

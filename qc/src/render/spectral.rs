@@ -5,7 +5,8 @@
 //! red. Stored as u8 `[11][H][W]`.
 
 use super::AbsorberMaps;
-use crate::image_ops::{GreyImage, randn};
+use super::kernels::{NoiseRng, fast_exp, to_u8_min};
+use crate::image_ops::GreyImage;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -87,44 +88,115 @@ fn absorber_spectra(r: &mut ChaCha8Rng) -> [[f32; N_BANDS]; 4] {
 }
 
 /// Build the cube from the final grey image `g` and the absorber maps.
+///
+/// Per band k and pixel i: T = max(g, 1e-3) · L_k Q_k · e^{−(medium_k − mean)} ·
+/// e^{−Σ_j map_j(i) (α_jk − mean_j α)} · (1 + noise_k · z), then a bilinear sub-pixel shift of
+/// 0.5–1 px (band misregistration) and 8-bit quantisation of 255 · 1.6 · T.
+///
+/// Speed-ups that keep this model (BENCHMARKS.md, "Render throughput"): z comes from
+/// `kernels::NoiseRng` (tabulated N(0, 1), xoshiro256++ seeded from `r`) rather than a ChaCha8
+/// ziggurat draw per pixel; the absorber exponential is `kernels::fast_exp` (< 5e-7 relative
+/// error) and is skipped outside each row's span of absorbing pixels (where it is exactly 1);
+/// the 8-bit scale is folded into the band constant; the bilinear shift interpolates each
+/// source row horizontally once, then blends two such rows (the same weights as before, so the
+/// result differs from the former per-pixel expression by float rounding only). Same noise
+/// statistics, blur and content; a different noise realisation.
 pub fn cube(g: &GreyImage, maps: &AbsorberMaps, lamp: Lamp, r: &mut ChaCha8Rng) -> Vec<u8> {
     let spectra = absorber_spectra(r);
     let means: Vec<f32> = spectra.iter().map(|row| row.iter().sum::<f32>() / N_BANDS as f32).collect();
     let (w, h) = (g.width, g.height);
-    let mut out = vec![0u8; N_BANDS * w * h];
-    let mut band = vec![0.0f32; w * h];
+    let n = w * h;
+    let mut noise_rng = NoiseRng::from_rng(r);
+    let base: Vec<f32> = g.data.iter().map(|v| v.max(1e-3)).collect();
+    let (cell, dead, mic) = (&maps.cell.data[..n], &maps.dead.data[..n], &maps.microbe.data[..n]);
+    // Per row, the column span [lo, hi) outside which no absorber map is non-zero.
+    let spans: Vec<(usize, usize)> = (0..h)
+        .map(|y| {
+            let any = |x: &usize| {
+                let i = y * w + x;
+                cell[i] != 0.0 || dead[i] != 0.0 || mic[i] != 0.0
+            };
+            match (0..w).find(any) {
+                Some(lo) => (lo, (lo..w).rfind(any).map_or(lo, |x| x + 1)),
+                None => (0, 0),
+            }
+        })
+        .collect();
+    let mut out = vec![0u8; N_BANDS * n];
+    let mut src = vec![0.0f32; w];
+    let mut z = vec![0.0f32; n];
+    let mut hrows = vec![0.0f32; n];
+    let (mut x0s, mut x1s, mut wx0, mut wx1) = (vec![0usize; w], vec![0usize; w], vec![0.0f32; w], vec![0.0f32; w]);
     for k in 0..N_BANDS {
         let lq = lamp.power(BANDS_NM[k]) * silicon_qe(BANDS_NM[k]);
         let noise_frac: f32 = r.random_range(0.01..0.03);
-        // Medium absorbance is uniform: it only changes the band's overall level.
-        let medium = (-(spectra[3][k] - means[3])).exp();
-        for i in 0..w * h {
-            let (c, d, m) = (maps.cell.data[i], maps.dead.data[i], maps.microbe.data[i]);
-            let mut t = g.data[i].max(1e-3) * lq * medium;
-            if c != 0.0 || d != 0.0 || m != 0.0 {
-                let a = c * (spectra[0][k] - means[0]) + d * (spectra[1][k] - means[1]) + m * (spectra[2][k] - means[2]);
-                t *= (-a).exp();
-            }
-            band[i] = t * (1.0 + noise_frac * randn(r) as f32);
-        }
         // Band misregistration: sub-pixel bilinear shift of 0.5-1 px in a random direction.
         let shift: f32 = r.random_range(0.5..1.0);
         let ang: f32 = r.random_range(0.0..std::f32::consts::TAU);
         let (dx, dy) = (shift * ang.cos(), shift * ang.sin());
-        let dst = &mut out[k * w * h..(k + 1) * w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let sx = (x as f32 + dx).clamp(0.0, (w - 1) as f32);
-                let sy = (y as f32 + dy).clamp(0.0, (h - 1) as f32);
-                let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-                let v = band[y0 * w + x0] * (1.0 - fx) * (1.0 - fy)
-                    + band[y0 * w + x1] * fx * (1.0 - fy)
-                    + band[y1 * w + x0] * (1.0 - fx) * fy
-                    + band[y1 * w + x1] * fx * fy;
-                // Scale so that typical bright-field levels use the 8-bit range.
-                dst[y * w + x] = (v * 255.0 * 1.6).round().clamp(1.0, 255.0) as u8;
+        // Medium absorbance is uniform: it only changes the band's overall level.
+        let medium = (-(spectra[3][k] - means[3])).exp();
+        // Scale so that typical bright-field levels use the 8-bit range.
+        let level = lq * medium * (255.0 * 1.6);
+        let (a0, a1, a2) = (spectra[0][k] - means[0], spectra[1][k] - means[1], spectra[2][k] - means[2]);
+        noise_rng.fill_normal(&mut z);
+        for x in 0..w {
+            let sx = (x as f32 + dx).clamp(0.0, (w - 1) as f32);
+            let x0 = sx as usize; // floor: sx >= 0
+            x0s[x] = x0;
+            x1s[x] = (x0 + 1).min(w - 1);
+            wx1[x] = sx - x0 as f32;
+            wx0[x] = 1.0 - wx1[x];
+        }
+        // Columns whose source pair is (x + ox, x + ox + 1) (all but one or two at the edges)
+        // run on contiguous slices; both paths compute the same expression.
+        let ox = if dx >= 0.0 { 0isize } else { -1 };
+        let inner = |x: usize| x0s[x] as isize == x as isize + ox && x1s[x] == x0s[x] + 1;
+        let xa = (0..w).find(|&x| inner(x)).unwrap_or(w);
+        let xb = (xa..w).find(|&x| !inner(x)).unwrap_or(w);
+        let sa = (xa as isize + ox).max(0) as usize;
+        let len = xb - xa;
+        for (y, &(lo, hi)) in spans.iter().enumerate() {
+            // Transmitted band row ...
+            let row = y * w..(y + 1) * w;
+            let (b, zz) = (&base[row.clone()], &z[row.clone()]);
+            let (c, d, m) = (&cell[row.clone()], &dead[row.clone()], &mic[row.clone()]);
+            let plain = |out: &mut [f32], b: &[f32], zz: &[f32]| {
+                for ((o, &bv), &zv) in out.iter_mut().zip(b).zip(zz) {
+                    *o = bv * level * (1.0 + noise_frac * zv);
+                }
+            };
+            plain(&mut src[..lo], &b[..lo], &zz[..lo]);
+            plain(&mut src[hi..], &b[hi..], &zz[hi..]);
+            let absorbing = src[lo..hi].iter_mut().zip(&b[lo..hi]).zip(&zz[lo..hi]).zip(&c[lo..hi]).zip(&d[lo..hi]).zip(&m[lo..hi]);
+            for (((((o, &bv), &zv), &cv), &dv), &mv) in absorbing {
+                let a = cv * a0 + dv * a1 + mv * a2;
+                *o = bv * level * fast_exp(-a) * (1.0 + noise_frac * zv);
+            }
+            // ... interpolated horizontally.
+            let hrow = &mut hrows[row];
+            for x in (0..xa).chain(xb..w) {
+                hrow[x] = src[x0s[x]] * wx0[x] + src[x1s[x]] * wx1[x];
+            }
+            if len > 0 {
+                let (s0, s1) = (&src[sa..sa + len], &src[sa + 1..sa + 1 + len]);
+                let (f0, f1) = (&wx0[xa..xb], &wx1[xa..xb]);
+                for (j, hv) in hrow[xa..xb].iter_mut().enumerate() {
+                    *hv = s0[j] * f0[j] + s1[j] * f1[j];
+                }
+            }
+        }
+        // Vertical blend and quantisation (== (v).round().clamp(1, 255); v > 0 always).
+        let dst = &mut out[k * n..(k + 1) * n];
+        for (y, drow) in dst.chunks_exact_mut(w).enumerate() {
+            let sy = (y as f32 + dy).clamp(0.0, (h - 1) as f32);
+            let y0 = sy as usize; // floor: sy >= 0
+            let y1 = (y0 + 1).min(h - 1);
+            let fy = sy - y0 as f32;
+            let gy = 1.0 - fy;
+            let (h0, h1) = (&hrows[y0 * w..(y0 + 1) * w], &hrows[y1 * w..(y1 + 1) * w]);
+            for ((d, &u), &v) in drow.iter_mut().zip(h0).zip(h1) {
+                *d = to_u8_min(u * gy + v * fy, 1.0);
             }
         }
     }

@@ -4,9 +4,9 @@
 //! Dead cells: no spot, dark granular interior, outline perturbed by Fourier modes 2, 3, 5,
 //! radius x1.0–1.35. Grid lines (25 %), 0–2 neighbours and debris are label-independent.
 
-use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, imaging_chain, spectral};
+use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, imaging_chain, kernels, spectral};
 use crate::error::Result;
-use crate::image_ops::{GreyImage, add_ellipse, add_gaussian, poisson, randn};
+use crate::image_ops::{GreyImage, add_gaussian, poisson, randn};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::f32::consts::{PI, TAU};
@@ -91,7 +91,7 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, central_dead: bool, n_neigh: u32,
             let pos: f32 = r.random_range(0.0..SIZE_PX as f32);
             let amp: f32 = -r.random_range(0.05..0.15);
             let horiz = r.random_bool(0.5);
-            add_ellipse(&mut img, if horiz { 32.0 } else { pos }, if horiz { pos } else { 32.0 }, 60.0, r.random_range(0.6..1.4), if horiz { 0.0 } else { PI / 2.0 }, amp);
+            kernels::add_ellipse2(&mut img, None, if horiz { 32.0 } else { pos }, if horiz { pos } else { 32.0 }, 60.0, r.random_range(0.6..1.4), if horiz { 0.0 } else { PI / 2.0 }, amp);
         }
     }
     let c = SIZE_PX as f32 / 2.0;
