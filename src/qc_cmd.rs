@@ -185,7 +185,7 @@ fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, no_spectral: bool, diff
     let classes = task.classes();
     let size = task.size_px();
     let mut csv = String::new();
-    let mut spectral: Vec<u8> = Vec::new();
+    let mut spectral: Vec<u8> = Vec::with_capacity(if cfg.spectral { n as usize * qc::render::spectral::N_BANDS * size * size } else { 0 });
     let mut montage_rows: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
     let pb = bar(n, "render");
     let t0 = std::time::Instant::now();
@@ -197,10 +197,18 @@ fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, no_spectral: bool, diff
         let tr = std::time::Instant::now();
         let imgs = pool.install(|| render::render_set(&cfg, seed, start, m))?;
         render_s += tr.elapsed().as_secs_f64();
+        // PNG encoding and the atomic writes run on the same pool (each file independent).
+        pool.install(|| {
+            use rayon::prelude::*;
+            imgs.par_iter().enumerate().try_for_each(|(k, r)| -> Result<()> {
+                let file = format!("images/{:06}.png", start + k as u64);
+                qc::io::write_file(&out.join(&file), &qc::io::encode_png_grey(&r.image)?)?;
+                Ok(())
+            })
+        })?;
         for (k, r) in imgs.iter().enumerate() {
             let idx = start + k as u64;
             let file = format!("images/{idx:06}.png");
-            qc::io::write_file(&out.join(&file), &qc::io::encode_png_grey(&r.image)?)?;
             if csv.is_empty() {
                 csv.push_str("file,label,group,split");
                 for (name, _) in &r.latents {
