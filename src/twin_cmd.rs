@@ -15,7 +15,7 @@ use std::time::Instant;
 use twin::baselines::{Baseline, fit_predict};
 use twin::data::{Dataset, load_batch, load_dataset};
 use twin::metrics::Scores;
-use twin::nn::{Arch, Model, ModelConfig, TrainConfig, default_device, new_meta};
+use twin::nn::{Arch, McPrediction, Model, ModelConfig, TrainConfig, default_device, fit_interval_scale, new_meta};
 use twin::pipeline::{Evaluation, Prepared, evaluate, grid_all, prepare, windows_of};
 use twin::prep::{DEFAULT_FEATURES, Horizon, WindowConfig, grid_batch, windows};
 use twin::split::{Split, leave_group_out, random_split};
@@ -78,6 +78,10 @@ pub(crate) struct TrainArgs {
     /// cnn_lstm, ffnn, lstm or cnn.
     #[arg(long, default_value = "cnn_lstm")]
     pub(crate) arch: String,
+    /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
+    /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) calibration_passes: usize,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -322,8 +326,16 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let pred = m.predict(&p.test)?;
     let infer = t.elapsed().as_secs_f64();
     let ev = evaluate(&p.test, &p.grids, &pred, None);
+    let mut calibration = Value::Null;
+    if a.calibration_passes >= 2 && !p.val.is_empty() && m.meta.model.dropout > 0.0 {
+        let t = Instant::now();
+        let scale = calibrate(&m, &p.val, a.calibration_passes)?;
+        m.meta.interval_scale = Some(scale);
+        calibration = json!({"interval_scale": scale, "passes": a.calibration_passes, "fitted_on": "validation batches", "seconds": t.elapsed().as_secs_f64()});
+    }
     m.meta.metrics = json!({
         "test": eval_json(&ev),
+        "interval_calibration": calibration,
         "train_seconds": secs,
         "device": format!("{device:?}"),
         "test_inference_seconds": infer,
@@ -344,6 +356,22 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         a.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fit the split-conformal scale of the MC-dropout 95 % intervals on `val` (windows of
+/// batches the model did not train on).
+fn calibrate(model: &Model, val: &twin::prep::WindowSet, passes: usize) -> Result<[f64; 2]> {
+    let mc = model.predict_mc(val, passes, 11)?;
+    let y: Vec<[f64; 2]> = val.target(0).into_iter().zip(val.target(1)).map(|(a, b)| [a, b]).collect();
+    Ok(fit_interval_scale(&y, &mc, 0.95)?)
+}
+
+/// The intervals a user gets: scaled by the model's calibration when it has one.
+fn user_intervals(model: &Model, mc: McPrediction) -> McPrediction {
+    match model.meta.interval_scale {
+        Some(s) => mc.scaled(s),
+        None => mc,
+    }
 }
 
 /// Indices of the batches with the given ids.
@@ -375,10 +403,25 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     let pred = model.predict(&test)?;
     let t_point = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let mc = model.predict_mc(&test, a.mc_passes, 7)?;
+    let mc_raw = model.predict_mc(&test, a.mc_passes, 7)?;
     let t_mc = t.elapsed().as_secs_f64();
     eprintln!("inference: {} windows in {:.2} s; {} MC-dropout passes in {:.1} s", test.len(), t_point, a.mc_passes, t_mc);
+    // A model trained before interval calibration existed: fit it now on its validation
+    // batches when this is its own dataset (reported as such).
+    let mut model = model;
+    let mut calibration_source = if model.meta.interval_scale.is_some() { "model.json (fitted on the validation batches at training)" } else { "none (raw MC-dropout quantiles)" };
+    if model.meta.interval_scale.is_none()
+        && let (Some(s), true) = (&model.meta.split_batch_ids, same_data)
+        && !s.val.is_empty()
+    {
+        let val = windows_of(&grids, &indices(&ds, &s.val), &model.meta.scaler, &model.meta.window)?;
+        model.meta.interval_scale = Some(calibrate(&model, &val, a.mc_passes)?);
+        calibration_source = "fitted now on the model's validation batches";
+    }
+    let mc = user_intervals(&model, mc_raw.clone());
     let ev = evaluate(&test, &grids, &pred, Some((&mc.lo, &mc.hi)));
+    let raw_cov = |k: usize| twin::metrics::coverage(&test.target(k), &mc_raw.lo.iter().map(|v| v[k]).collect::<Vec<_>>(), &mc_raw.hi.iter().map(|v| v[k]).collect::<Vec<_>>());
+    let (raw_titer, raw_gi) = (raw_cov(0), raw_cov(1));
     let key = model.meta.model.arch.key();
     let mut models = serde_json::Map::new();
     models.insert(key.to_owned(), eval_json(&ev));
@@ -410,6 +453,15 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     table.push_str(&group_table("By cell line (Table 8 analog):", &ev.titer_by_cell_line));
     table.push_str(&group_table("By scale:", &ev.titer_by_scale));
     let _ = writeln!(table, "\nGI (CQA): RMSE {:.2} %, MAE {:.2} %, R² {:.3}, 95 % coverage {:.1} %.", ev.gi.rmse, ev.gi.mae, ev.gi.r2, 100.0 * ev.gi.ci95_coverage.unwrap_or(f64::NAN));
+    let _ = writeln!(
+        table,
+        "\n95 % intervals: calibration {calibration_source}; scale {}; coverage on the test batches titer {:.1} % (raw MC dropout {:.1} %), GI {:.1} % (raw {:.1} %).",
+        model.meta.interval_scale.map_or("1 (none)".to_owned(), |s| format!("titer ×{:.2}, GI ×{:.2}", s[0], s[1])),
+        100.0 * ev.titer.ci95_coverage.unwrap_or(f64::NAN),
+        100.0 * raw_titer,
+        100.0 * ev.gi.ci95_coverage.unwrap_or(f64::NAN),
+        100.0 * raw_gi
+    );
     // Integrated gradients over up to 16 test windows spread through the set.
     let nf = model.meta.features.len();
     let steps = model.meta.window.steps;
@@ -443,6 +495,9 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         "n_test_windows": test.len(),
         "horizon": model.meta.window.horizon.label(),
         "mc_passes": a.mc_passes,
+        "interval_scale": model.meta.interval_scale,
+        "interval_calibration": calibration_source,
+        "ci95_coverage_raw_mc": {"titer": raw_titer, "gi": raw_gi},
         "ig_ranking_titer": ranking.iter().map(|(f, v)| json!({"feature": f, "relative_importance": v})).collect::<Vec<_>>(),
         "ig_completeness_worst_relative_gap": worst_gap,
         "inference_seconds": t_point,
@@ -621,7 +676,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         bail!("the batch has {} h of data; the model needs at least {} h", g.t_h.last().copied().unwrap_or(0.0), model.meta.window.steps as f64 * twin::prep::STEP_H);
     }
     let pred = model.predict(&w)?;
-    let mc = model.predict_mc(&w, a.mc_passes, 7)?;
+    let mc = user_intervals(&model, model.predict_mc(&w, a.mc_passes, 7)?);
     let shift_h = match model.meta.window.horizon {
         Horizon::Now => Some(0.0),
         Horizon::AheadH(h) => Some(f64::from(h)),

@@ -40,6 +40,9 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     let test_ids = meta["split_batch_ids"]["test"].as_array().expect("test ids").clone();
     let train_ids = meta["split_batch_ids"]["train"].as_array().expect("train ids").clone();
     assert!(test_ids.iter().all(|t| !train_ids.contains(t)), "split by batch");
+    // 95 % intervals calibrated on the validation batches: two positive half-width scales.
+    let scale = meta["interval_scale"].as_array().expect("interval_scale in model.json");
+    assert!(scale.len() == 2 && scale.iter().all(|v| v.as_f64().is_some_and(|x| x > 0.0 && x.is_finite())), "{scale:?}");
 
     ok(&["twin", "eval", "--model", s(&model), "--data", s(&data), "--out", s(&report), "--mc-passes", "5"]);
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("metrics.json")).expect("metrics")).expect("json");
@@ -51,6 +54,7 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
         assert!(m["models"][b]["rmse_g_per_l"].is_number(), "{b}");
     }
     assert_eq!(m["held_out"], "model test split");
+    assert!(m["ci95_coverage_raw_mc"]["titer"].is_number() && m["interval_scale"].is_array(), "{m}");
     assert_eq!(m["n_test_batches"].as_u64(), Some(test_ids.len() as u64));
     for f in ["table.md", "trajectories.png", "parity.png", "attribution_heatmap.png"] {
         assert!(report.join(f).is_file(), "missing {f}");
