@@ -10,9 +10,6 @@
 //!   the difference is far below one 8-bit step.
 //! * [`fast_exp`]: branch-free, vectorisable `exp` (Cody–Waite range reduction + degree-6
 //!   polynomial, relative error < 5e-7). Exactly 1 at 0, so background pixels are unchanged.
-//! * [`gaussian_blur`]: the same kernel, the same per-pixel summation order and the same edge
-//!   clamping as `image_ops::gaussian_blur` (bit-identical output), written as row-wise
-//!   multiply-adds the compiler vectorises.
 //! * [`add_ellipse2`]: `image_ops::add_ellipse` into the image and (optionally) an absorber map
 //!   in one pass (bit-identical to two calls).
 //! * [`round_nonneg`]: `f32::round` for non-negative values without the libm call (the build
@@ -152,55 +149,6 @@ pub(crate) fn to_u8_min(y: f32, lo: f32) -> u8 {
     ((y.clamp(lo, 255.0) + 0.5) as i32) as u8
 }
 
-/// Separable Gaussian blur, bit-identical to `image_ops::gaussian_blur` (same kernel, same
-/// order of the per-pixel sums starting from 0, same edge clamping).
-pub(crate) fn gaussian_blur(img: &mut GreyImage, sigma_px: f32) {
-    if sigma_px < 0.05 {
-        return;
-    }
-    let r = (3.0 * sigma_px).ceil() as i64;
-    let mut k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma_px * sigma_px)).exp()).collect();
-    let s: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
-    let (w, h) = (img.width, img.height);
-    let r = r as usize;
-    let mut tmp = vec![0.0f32; w * h];
-    // Horizontal: acc[x] += k[j] * row[clamp(x + j - r)], j ascending.
-    for (src, acc) in img.data.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
-        for (j, &kv) in k.iter().enumerate() {
-            // x + j - r < 0  <=>  x < r - j
-            let lo = r.saturating_sub(j).min(w);
-            // x + j - r > w - 1  <=>  x > w - 1 + r - j
-            let hi = (w + r).saturating_sub(j).min(w).max(lo);
-            let first = src[0];
-            for a in &mut acc[..lo] {
-                *a += kv * first;
-            }
-            if hi > lo {
-                let off = lo + j - r; // source index of x = lo (lo >= r - j here)
-                for (a, &v) in acc[lo..hi].iter_mut().zip(&src[off..off + (hi - lo)]) {
-                    *a += kv * v;
-                }
-            }
-            let last = src[w - 1];
-            for a in &mut acc[hi..] {
-                *a += kv * last;
-            }
-        }
-    }
-    // Vertical: out row y = sum_j k[j] * tmp row clamp(y + j - r), j ascending.
-    let hi_row = h as i64 - 1;
-    for (y, out) in img.data.chunks_exact_mut(w).enumerate() {
-        out.iter_mut().for_each(|v| *v = 0.0);
-        for (j, &kv) in k.iter().enumerate() {
-            let yy = (y as i64 + j as i64 - r as i64).clamp(0, hi_row) as usize;
-            for (o, &v) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
-                *o += kv * v;
-            }
-        }
-    }
-}
-
 /// `image_ops::add_ellipse(img, …, amp)` and, when `map` is given, `add_ellipse(map, …, 1.0)`
 /// in one pass; same values as the two separate calls (pixels outside the ellipse get `+ 0`
 /// instead of being skipped, so the row loops vectorise).
@@ -244,20 +192,7 @@ pub(crate) fn add_ellipse2(img: &mut GreyImage, map: Option<&mut GreyImage>, cx:
 mod tests {
     use super::*;
     use crate::image_ops;
-    use rand::{Rng, SeedableRng};
-
-    #[test]
-    fn blur_matches_image_ops_bit_for_bit() {
-        let mut r = ChaCha8Rng::seed_from_u64(3);
-        for &(w, h, sigma) in &[(96usize, 96usize, 1.4f32), (64, 64, 0.3), (7, 5, 1.5), (96, 96, 2.25), (3, 3, 1.2)] {
-            let data: Vec<f32> = (0..w * h).map(|_| r.random::<f32>()).collect();
-            let mut a = GreyImage { width: w, height: h, data: data.clone() };
-            let mut b = GreyImage { width: w, height: h, data };
-            image_ops::gaussian_blur(&mut a, sigma);
-            gaussian_blur(&mut b, sigma);
-            assert_eq!(a, b, "{w}x{h} sigma {sigma}");
-        }
-    }
+    use rand::SeedableRng;
 
     #[test]
     fn ellipse2_matches_two_calls() {

@@ -15,7 +15,7 @@ pub mod spectral;
 pub mod trypan;
 
 use crate::error::{QcError, Result};
-use crate::image_ops::{GreyImage, illumination_gradient};
+use crate::image_ops::{self, GreyImage, illumination_gradient};
 use crate::rng;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -209,7 +209,7 @@ impl AbsorberMaps {
 /// Imaging chain applied to the clean render: illumination gradient, blur, shot + read noise,
 /// clamp (quantisation happens when written as 8-bit).
 ///
-/// The blur is bit-identical to `image_ops::gaussian_blur`; the shot and read noise have the
+/// The blur is `image_ops::gaussian_blur`; the shot and read noise have the
 /// same model as `image_ops::add_noise` but draw their normals from `kernels::NoiseRng`
 /// (tabulated N(0, 1) from xoshiro256++ seeded by `r`) instead of two ChaCha8 ziggurat draws
 /// per pixel: same statistics, different realisation, several times faster.
@@ -217,7 +217,7 @@ pub fn imaging_chain(img: &mut GreyImage, lot: &LotNuisance, difficulty: Difficu
     let (blur_s, _, _) = difficulty.scales();
     illumination_gradient(img, lot.illum_amp, lot.illum_angle_rad);
     let blur = (lot.blur_base_px + r.random_range(-0.15f32..0.15)).clamp(0.2, 1.5) * blur_s;
-    kernels::gaussian_blur(img, blur);
+    image_ops::gaussian_blur(img, blur);
     let mut z = vec![0.0f32; 2 * img.data.len()];
     kernels::NoiseRng::from_rng(r).fill_normal(&mut z);
     let (photons_at_one, read_sigma) = (lot.photons_at_one, lot.read_sigma);
