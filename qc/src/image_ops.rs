@@ -42,6 +42,15 @@ impl GreyImage {
     }
 }
 
+/// The normalised Gaussian kernel of the blur: radius r = ⌈3σ⌉ and its 2r + 1 weights.
+fn gaussian_kernel(sigma_px: f32) -> (i64, Vec<f32>) {
+    let r = (3.0 * sigma_px).ceil() as i64;
+    let mut k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma_px * sigma_px)).exp()).collect();
+    let s: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    (r, k)
+}
+
 /// Separable Gaussian blur with standard deviation `sigma_px` (pixels), edge-clamped; kernel
 /// radius ⌈3σ⌉. Written as row-wise multiply-adds the compiler vectorises (the renderer's hot
 /// path); the test `blur_matches_the_direct_definition` checks it bit for bit against the
@@ -50,10 +59,7 @@ pub fn gaussian_blur(img: &mut GreyImage, sigma_px: f32) {
     if sigma_px < 0.05 {
         return;
     }
-    let r = (3.0 * sigma_px).ceil() as i64;
-    let mut k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma_px * sigma_px)).exp()).collect();
-    let s: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
+    let (r, k) = gaussian_kernel(sigma_px);
     let (w, h) = (img.width, img.height);
     let r = r as usize;
     let mut tmp = vec![0.0f32; w * h];
@@ -187,10 +193,7 @@ mod blur_tests {
         if sigma_px < 0.05 {
             return;
         }
-        let r = (3.0 * sigma_px).ceil() as i64;
-        let mut k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma_px * sigma_px)).exp()).collect();
-        let s: f32 = k.iter().sum();
-        k.iter_mut().for_each(|v| *v /= s);
+        let (r, k) = gaussian_kernel(sigma_px);
         let (w, h) = (img.width as i64, img.height as i64);
         let mut tmp = vec![0.0f32; img.data.len()];
         for y in 0..h {

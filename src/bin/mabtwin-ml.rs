@@ -17,6 +17,8 @@ mod plot;
 mod qc_cmd;
 #[path = "../twin_cmd.rs"]
 mod twin_cmd;
+#[path = "../twin_plots.rs"]
+mod twin_plots;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,14 +1,12 @@
-//! Render throughput probe (ignored by default; see BENCHMARKS.md, "Render throughput"):
-//! `cargo test --release -p qc --test render_speed -- --ignored --nocapture`.
+//! Render throughput probe (see BENCHMARKS.md, "Render throughput"):
+//! `cargo run --release -p qc --example render_speed`.
 //! Single thread, best of several repeats, so a busy second core disturbs it little.
 //! `RENDER_SPEED_ONLY=microcarrier` (a task name) limits it to one task.
 
 use qc::render::{RenderConfig, Task, render_set};
 use std::time::Instant;
 
-#[test]
-#[ignore = "timing probe, run by hand"]
-fn render_throughput_single_thread() {
+fn main() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let n = 200u64;
     for (task, spectral) in [(Task::Microcarrier, true), (Task::Microcarrier, false), (Task::Trypan, true), (Task::Trypan, false), (Task::Nes, false)] {
