@@ -53,6 +53,7 @@ fn render_is_byte_identical_for_equal_arguments() {
     }
     let csv = std::fs::read_to_string(a.join("labels.csv")).expect("csv");
     assert!(csv.starts_with("file,label,group,split,coverage"));
+    assert!(csv.lines().next().expect("header").ends_with(",blur_px,photons_at_background"), "{csv}");
     assert_eq!(csv.lines().count(), 41);
     let npy = std::fs::read(a.join("spectral.npy")).expect("npy");
     assert!(npy.len() > 40 * 11 * 96 * 96);

@@ -29,6 +29,41 @@ fn renderer_is_deterministic_at_any_thread_count() {
     }
 }
 
+/// Every render ends its latents with the imaging difficulty: the blur σ actually applied and
+/// the expected photons at the background, within the ranges the code draws them from.
+#[test]
+fn latents_record_imaging_difficulty_within_ranges() {
+    use qc::render::{BLUR_PX, CultureState, Difficulty, PHOTONS_AT_BACKGROUND, render_from_state};
+    for difficulty in [Difficulty::Easy, Difficulty::Default, Difficulty::Hard] {
+        let (blur_s, noise_s, _) = difficulty.scales();
+        let (blur_s, photons_s) = (f64::from(blur_s), 1.0 / f64::from(noise_s * noise_s));
+        for task in [Task::Microcarrier, Task::Trypan, Task::Nes] {
+            let cfg = RenderConfig { difficulty, spectral: false, ..RenderConfig::new(task) };
+            let mut set = render_set(&cfg, 5, 0, 40).expect("render");
+            if task != Task::Nes {
+                let st = CultureState { day: 3, vcd_1e6_per_ml: 2.0, viability_frac: 0.9, contaminant_g_per_l: 0.0, power_per_volume_w_per_m3: 20.0 };
+                set.push(render_from_state(&cfg, &st, 5, 0).expect("render from state"));
+            }
+            let mut blurs = Vec::new();
+            for r in &set {
+                let n = r.latents.len();
+                assert_eq!((r.latents[n - 2].0, r.latents[n - 1].0), (BLUR_PX, PHOTONS_AT_BACKGROUND), "{task:?}: last two latents");
+                let (blur, photons) = (r.latents[n - 2].1, r.latents[n - 1].1);
+                // σ = clamp(lot base U(0.3, 1.3) ± 0.15, 0.2, 1.5) × blur scale ∈ [0.2, 1.45] × scale.
+                assert!((0.2 * blur_s - 1e-6..=1.45 * blur_s + 1e-6).contains(&blur), "{task:?} {difficulty:?}: blur {blur}");
+                // background (lot U(0.45, 0.65) ± at most 0.03) × photons at 1 (U(300, 3000) / noise²).
+                assert!((0.42 * 300.0 * photons_s..=0.68 * 3000.0 * photons_s).contains(&photons), "{task:?} {difficulty:?}: photons {photons}");
+                blurs.push(blur);
+            }
+            // The first 16 images share a lot: their blur differs by the per-image ±0.15 only.
+            let lot = &blurs[..16];
+            let spread = lot.iter().copied().fold(f64::MIN, f64::max) - lot.iter().copied().fold(f64::MAX, f64::min);
+            assert!(spread <= 0.3 * blur_s + 1e-6, "{task:?}: blur spread {spread} within one lot");
+            assert!(blurs.iter().any(|&b| (b - blurs[0]).abs() > 1e-6), "blur varies between images");
+        }
+    }
+}
+
 #[test]
 fn microcarrier_label_rule_precedence() {
     let base = McLatents { coverage: 0.8, n_cells: 100, n_dead: 5, touching: false, n_particles: 0 };

@@ -4,7 +4,7 @@
 //! and only then is it drawn, so rejection sampling for class balance is cheap.
 
 use super::kernels::{self, fast_exp};
-use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, imaging_chain, spectral};
+use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, difficulty_latents, imaging_chain, spectral};
 use crate::error::Result;
 use crate::image_ops::{GreyImage, add_gaussian, beta_mean, poisson, randn};
 use rand::Rng;
@@ -280,24 +280,20 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
         kernels::add_ellipse2(&mut img, None, x, y, rad + 1.2, rad + 1.2, 0.0, -0.12);
         kernels::add_ellipse2(&mut img, None, x, y, rad, rad, 0.0, 0.12);
     }
-    imaging_chain(&mut img, lot, cfg.difficulty, r);
+    let blur_px = imaging_chain(&mut img, lot, cfg.difficulty, r);
     let spectral = cfg.spectral.then(|| spectral::cube(&img, &maps, lot.lamp, r));
     let l = s.latents;
-    Rendered {
-        image: img,
-        label: Some(label(&l)),
-        group: 0,
-        latents: vec![
-            ("coverage", l.coverage),
-            ("dead_frac", s.dead_frac),
-            ("n_cells", f64::from(l.n_cells)),
-            ("n_dead", f64::from(l.n_dead)),
-            ("touching", f64::from(u8::from(l.touching))),
-            ("n_particles", f64::from(l.n_particles)),
-            ("bead_diameter_um", f64::from(s.bead_diameter_um)),
-        ],
-        spectral,
-    }
+    let mut latents = vec![
+        ("coverage", l.coverage),
+        ("dead_frac", s.dead_frac),
+        ("n_cells", f64::from(l.n_cells)),
+        ("n_dead", f64::from(l.n_dead)),
+        ("touching", f64::from(u8::from(l.touching))),
+        ("n_particles", f64::from(l.n_particles)),
+        ("bead_diameter_um", f64::from(s.bead_diameter_um)),
+    ];
+    latents.extend(difficulty_latents(blur_px, bg, lot));
+    Rendered { image: img, label: Some(label(&l)), group: 0, latents, spectral }
 }
 
 fn params_for_class(class: usize, r: &mut ChaCha8Rng) -> SceneParams {

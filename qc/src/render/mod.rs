@@ -135,8 +135,28 @@ pub struct CultureState {
     pub power_per_volume_w_per_m3: f64,
 }
 
-/// Latent parameters of one rendered image (what the label rule reads), as name/value pairs.
+/// Latent parameters of one rendered image, as name/value pairs: what the label rule reads,
+/// followed by the image's imaging difficulty ([`BLUR_PX`], [`PHOTONS_AT_BACKGROUND`]), which
+/// the label ignores.
 pub type Latents = Vec<(&'static str, f64)>;
+
+/// Latent (and `labels.csv` column): the Gaussian blur σ in pixels actually applied by
+/// [`imaging_chain`] (lot base ± 0.15, clamped to [0.2, 1.5], times the difficulty's blur
+/// scale).
+pub const BLUR_PX: &str = "blur_px";
+
+/// Latent (and `labels.csv` column): expected photons per pixel at the image's background
+/// level, i.e. background intensity × [`LotNuisance::photons_at_one`] (the shot noise at the
+/// background is 1/√ of it). The lot draws U(300, 3000) as the photons at intensity 1 (spec §4
+/// says "at background"), so with backgrounds 0.42-0.68 this is 126-2,040 at `default`,
+/// divided by the difficulty's noise scale squared (×4 at `easy`, ÷4 at `hard`).
+pub const PHOTONS_AT_BACKGROUND: &str = "photons_at_background";
+
+/// The two imaging-difficulty latents appended to every render: `blur_px` is what
+/// [`imaging_chain`] returned and `background` the clean image's background level.
+pub(crate) fn difficulty_latents(blur_px: f32, background: f32, lot: &LotNuisance) -> [(&'static str, f64); 2] {
+    [(BLUR_PX, f64::from(blur_px)), (PHOTONS_AT_BACKGROUND, f64::from(background) * f64::from(lot.photons_at_one))]
+}
 
 /// One rendered image with its label.
 #[derive(Debug, Clone)]
@@ -213,7 +233,9 @@ impl AbsorberMaps {
 /// same model as `image_ops::add_noise` but draw their normals from `kernels::NoiseRng`
 /// (tabulated N(0, 1) from xoshiro256++ seeded by `r`) instead of two ChaCha8 ziggurat draws
 /// per pixel: same statistics, different realisation, several times faster.
-pub fn imaging_chain(img: &mut GreyImage, lot: &LotNuisance, difficulty: Difficulty, r: &mut ChaCha8Rng) {
+///
+/// Returns the Gaussian blur σ (px) it applied, recorded as the [`BLUR_PX`] latent.
+pub fn imaging_chain(img: &mut GreyImage, lot: &LotNuisance, difficulty: Difficulty, r: &mut ChaCha8Rng) -> f32 {
     let (blur_s, _, _) = difficulty.scales();
     illumination_gradient(img, lot.illum_amp, lot.illum_angle_rad);
     let blur = (lot.blur_base_px + r.random_range(-0.15f32..0.15)).clamp(0.2, 1.5) * blur_s;
@@ -228,6 +250,7 @@ pub fn imaging_chain(img: &mut GreyImage, lot: &LotNuisance, difficulty: Difficu
         // == (noisy * 255).round().clamp(0, 255) / 255, without the libm round.
         *v = kernels::round_nonneg((noisy * 255.0).clamp(0.0, 255.0)) / 255.0;
     }
+    blur
 }
 
 /// Render the class-balanced image number `index` of a set with `seed`: the class is drawn

@@ -4,7 +4,7 @@
 //! of off-type regions (flattened 2–4x-area cells, loose rounded cells, gaps).
 
 use super::kernels::{self, fast_exp};
-use super::{LotNuisance, RenderConfig, Rendered, imaging_chain};
+use super::{LotNuisance, RenderConfig, Rendered, difficulty_latents, imaging_chain};
 use crate::error::Result;
 use crate::image_ops::{GreyImage, poisson};
 use rand::Rng;
@@ -204,14 +204,10 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
             }
         }
     }
-    imaging_chain(&mut img, lot, cfg.difficulty, r);
-    Rendered {
-        image: img,
-        label: label(s.h, s.n_whole),
-        group: 0,
-        latents: vec![("h", s.h), ("n_rosettes", s.rosettes.len() as f64), ("n_whole_rosettes", f64::from(s.n_whole))],
-        spectral: None,
-    }
+    let blur_px = imaging_chain(&mut img, lot, cfg.difficulty, r);
+    let mut latents = vec![("h", s.h), ("n_rosettes", s.rosettes.len() as f64), ("n_whole_rosettes", f64::from(s.n_whole))];
+    latents.extend(difficulty_latents(blur_px, bg, lot));
+    Rendered { image: img, label: label(s.h, s.n_whole), group: 0, latents, spectral: None }
 }
 
 pub(crate) fn render_class(cfg: &RenderConfig, lot: &LotNuisance, class: usize, r: &mut ChaCha8Rng) -> Result<Rendered> {

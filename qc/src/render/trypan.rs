@@ -4,7 +4,7 @@
 //! Dead cells: no spot, dark granular interior, outline perturbed by Fourier modes 2, 3, 5,
 //! radius x1.0–1.35. Grid lines (25 %), 0–2 neighbours and debris are label-independent.
 
-use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, imaging_chain, kernels, spectral};
+use super::{AbsorberMaps, CultureState, LotNuisance, RenderConfig, Rendered, difficulty_latents, imaging_chain, kernels, spectral};
 use crate::error::Result;
 use crate::image_ops::{GreyImage, add_gaussian, poisson, randn};
 use rand::Rng;
@@ -107,20 +107,16 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, central_dead: bool, n_neigh: u32,
         let (x, y) = (r.random_range(0.0..SIZE_PX as f32), r.random_range(0.0..SIZE_PX as f32));
         add_gaussian(&mut img, x, y, r.random_range(0.6..1.8), -r.random_range(0.03..0.12));
     }
-    imaging_chain(&mut img, lot, cfg.difficulty, r);
+    let blur_px = imaging_chain(&mut img, lot, cfg.difficulty, r);
     let spectral = cfg.spectral.then(|| spectral::cube(&img, &maps, lot.lamp, r));
-    Rendered {
-        image: img,
-        label: Some(label(central_dead)),
-        group: 0,
-        latents: vec![
-            ("central_dead", f64::from(u8::from(central_dead))),
-            ("radius_px", f64::from(radius)),
-            ("n_neighbours", f64::from(n_neigh)),
-            ("grid", f64::from(u8::from(grid))),
-        ],
-        spectral,
-    }
+    let mut latents = vec![
+        ("central_dead", f64::from(u8::from(central_dead))),
+        ("radius_px", f64::from(radius)),
+        ("n_neighbours", f64::from(n_neigh)),
+        ("grid", f64::from(u8::from(grid))),
+    ];
+    latents.extend(difficulty_latents(blur_px, bg, lot));
+    Rendered { image: img, label: Some(label(central_dead)), group: 0, latents, spectral }
 }
 
 pub(crate) fn render_class(cfg: &RenderConfig, lot: &LotNuisance, class: usize, r: &mut ChaCha8Rng) -> Result<Rendered> {
