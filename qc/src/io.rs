@@ -160,6 +160,17 @@ pub struct LabelledSet {
     pub labels_fingerprint: String,
     /// Warnings to show the user (e.g. random split without groups).
     pub warnings: Vec<String>,
+    /// Per-row imaging difficulty, when `labels.csv` has both the `blur_px` and
+    /// `photons_at_background` columns (renders since they were added; not real crops).
+    pub difficulty: Option<RowDifficulty>,
+}
+
+/// Per-row imaging difficulty columns of a render's `labels.csv` (see
+/// [`crate::render::BLUR_PX`], [`crate::render::PHOTONS_AT_BACKGROUND`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowDifficulty {
+    pub blur_px: Vec<f64>,
+    pub photons_at_background: Vec<f64>,
 }
 
 /// FNV-1a 64-bit hash, hex.
@@ -183,14 +194,30 @@ fn read_labels_csv(dir: &Path, csv_path: &Path, out: &mut LabelledSet) -> Result
         _ => return Err(QcError::format(csv_path, "needs columns `file` and `label`")),
     };
     let (si, gi) = (col("split"), col("group").or_else(|| col("source_group")));
-    for rec in rdr.records() {
+    // Older renders and real crops have no difficulty columns: then `difficulty` stays None.
+    let di = col(crate::render::BLUR_PX).zip(col(crate::render::PHOTONS_AT_BACKGROUND));
+    let mut difficulty = di.map(|_| RowDifficulty::default());
+    for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| QcError::format(csv_path, e.to_string()))?;
         let file = dir.join(rec.get(fi).unwrap_or_default());
         out.labels.push(rec.get(li).unwrap_or_default().to_string());
         out.splits.push(si.and_then(|i| rec.get(i)).unwrap_or("train").to_string());
         out.groups.push(gi.and_then(|i| rec.get(i)).unwrap_or("").to_string());
         out.files.push(file);
+        if let (Some((bi, pi)), Some(d)) = (di, difficulty.as_mut()) {
+            let num = |i: usize, name: &str| -> Result<f64> {
+                let cell = rec.get(i).unwrap_or_default();
+                cell.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| QcError::format(csv_path, format!("data row {}: `{name}` = `{cell}` is not a finite number", row + 1)))
+            };
+            d.blur_px.push(num(bi, crate::render::BLUR_PX)?);
+            d.photons_at_background.push(num(pi, crate::render::PHOTONS_AT_BACKGROUND)?);
+        }
     }
+    out.difficulty = difficulty;
     Ok(())
 }
 
@@ -259,6 +286,10 @@ pub fn load_dataset(dir: &Path) -> Result<LabelledSet> {
         out.splits = sel(&out.splits);
         out.groups = sel(&out.groups);
         out.files = keep.iter().map(|&i| out.files[i].clone()).collect();
+        if let Some(d) = out.difficulty.as_mut() {
+            let sel = |v: &Vec<f64>| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            *d = RowDifficulty { blur_px: sel(&d.blur_px), photons_at_background: sel(&d.photons_at_background) };
+        }
         if let Some(sp) = out.spectral.take() {
             let per = sp.len() / (keep.len().max(1));
             let _ = per;
@@ -289,4 +320,32 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(csv: &str) -> Result<LabelledSet> {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("labels.csv");
+        std::fs::write(&p, csv).expect("write");
+        let mut out = LabelledSet::default();
+        read_labels_csv(d.path(), &p, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn labels_csv_difficulty_columns_are_optional() {
+        // A render from before the difficulty columns (and real crops): accepted, no difficulty.
+        let old = read("file,label,group,split,central_dead\nimages/0.png,live,0,train,0\n").expect("old layout");
+        assert_eq!(old.labels, vec!["live"]);
+        assert_eq!(old.difficulty, None);
+        let new = read("file,label,group,split,central_dead,blur_px,photons_at_background\nimages/0.png,live,0,train,0,0.812500,1234.5\nimages/1.png,dead,0,val,1,1.1,400\n")
+            .expect("new layout");
+        assert_eq!(new.difficulty, Some(RowDifficulty { blur_px: vec![0.8125, 1.1], photons_at_background: vec![1234.5, 400.0] }));
+        // Only one of the two columns: ignored. A bad value: an error naming row and column.
+        assert_eq!(read("file,label,blur_px\na.png,live,0.5\n").expect("one column").difficulty, None);
+        let err = read("file,label,blur_px,photons_at_background\na.png,live,0.5,lots\n").expect_err("bad value").to_string();
+        assert!(err.contains("row 1") && err.contains("photons_at_background"), "{err}");
+    }
 }
