@@ -1,6 +1,7 @@
 //! Classification metrics in pure Rust (spec §6): accuracy, per-class precision/recall/F1,
 //! Cohen's κ, one-vs-rest AUROC (Mann-Whitney, ties ½), ECE (15 equal-width bins on the
-//! maximum probability), Brier score and the confusion matrix (rows = true class).
+//! maximum probability), Brier score and the confusion matrix (rows = true class); accuracy
+//! per tercile of a difficulty variable (blur σ, photons at background).
 //!
 //! # Shapes
 //! `probs` is `[n][k]` (each row sums to 1), `y_true`/`y_pred` are `[n]` class indices.
@@ -212,6 +213,99 @@ pub fn report(probs: &[Vec<f64>], y_true: &[usize], classes: &[String]) -> Resul
     })
 }
 
+/// One tercile bin of a difficulty variable with the accuracy of the images in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DifficultyBin {
+    /// 1, 2 or 3 (low, middle, high values of the variable).
+    pub tercile: usize,
+    /// Lower edge: the smallest value for tercile 1, else the previous tercile's upper edge
+    /// (exclusive).
+    pub lo: f64,
+    /// Upper edge (inclusive): q(1/3), q(2/3) or the largest value.
+    pub hi: f64,
+    /// Images in the bin.
+    pub n: usize,
+    /// Correctly classified images in the bin.
+    pub n_correct: usize,
+    /// `n_correct / n`; `None` for an empty bin (possible with tied values).
+    pub accuracy: Option<f64>,
+}
+
+/// Accuracy per tercile of one difficulty variable (spec §6: "accuracy against blur and
+/// photon count").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TercileAccuracy {
+    /// q(1/3) and q(2/3) of the values (linear interpolation between order statistics, as
+    /// numpy's default: position p·(n − 1) of the sorted values).
+    pub edges: [f64; 2],
+    /// Bins: v ≤ q(1/3); q(1/3) < v ≤ q(2/3); v > q(2/3).
+    pub bins: Vec<DifficultyBin>,
+}
+
+/// Quantile `p` of sorted values by linear interpolation at position p·(n − 1).
+fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let pos = p * (sorted.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
+    match sorted.get(i + 1) {
+        Some(&next) => sorted[i] + frac * (next - sorted[i]),
+        None => sorted[i],
+    }
+}
+
+/// Bin `values` at their own terciles and count `correct` per bin. Pure; errors on empty or
+/// mismatched input and on non-finite values.
+pub fn accuracy_by_tercile(values: &[f64], correct: &[bool]) -> Result<TercileAccuracy> {
+    if values.len() != correct.len() {
+        return Err(QcError::LengthMismatch { what: "difficulty values vs correct flags", left: values.len(), right: correct.len() });
+    }
+    if values.is_empty() {
+        return Err(QcError::Empty { what: "difficulty values" });
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(QcError::InvalidConfig("difficulty values must be finite".into()));
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let edges = [quantile_sorted(&sorted, 1.0 / 3.0), quantile_sorted(&sorted, 2.0 / 3.0)];
+    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    let mut n = [0usize; 3];
+    let mut n_correct = [0usize; 3];
+    for (&v, &c) in values.iter().zip(correct) {
+        let b = if v <= edges[0] { 0 } else if v <= edges[1] { 1 } else { 2 };
+        n[b] += 1;
+        n_correct[b] += usize::from(c);
+    }
+    let lo = [min, edges[0], edges[1]];
+    let hi = [edges[0], edges[1], max];
+    let bins = (0..3)
+        .map(|b| DifficultyBin {
+            tercile: b + 1,
+            lo: lo[b],
+            hi: hi[b],
+            n: n[b],
+            n_correct: n_correct[b],
+            accuracy: (n[b] > 0).then(|| n_correct[b] as f64 / n[b] as f64),
+        })
+        .collect();
+    Ok(TercileAccuracy { edges, bins })
+}
+
+/// Accuracy against the rendered images' imaging difficulty: per tercile of the blur σ and of
+/// the expected photons at background (the `blur_px` and `photons_at_background` latents).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DifficultyReport {
+    pub blur_px: TercileAccuracy,
+    pub photons_at_background: TercileAccuracy,
+}
+
+/// [`accuracy_by_tercile`] of both difficulty variables.
+pub fn difficulty_report(blur_px: &[f64], photons_at_background: &[f64], correct: &[bool]) -> Result<DifficultyReport> {
+    Ok(DifficultyReport {
+        blur_px: accuracy_by_tercile(blur_px, correct)?,
+        photons_at_background: accuracy_by_tercile(photons_at_background, correct)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +382,34 @@ mod tests {
         assert_eq!(r.auroc, Some(0.75));
         assert_eq!(r.accuracy, 0.5);
         assert!(confusion(&[0, 3], &[0, 0], 2).is_err());
+    }
+
+    // Values 1..8 (shuffled): q(1/3) at position 7/3 = 2.333 of the sorted values → 3 + 1/3;
+    // q(2/3) at 14/3 = 4.667 → 5 + 2/3. Bins {1, 2, 3}, {4, 5}, {6, 7, 8}.
+    // Correct flags by value: 1 T, 2 T, 3 T | 4 F, 5 T | 6 F, 7 T, 8 F → 3/3, 1/2, 1/3.
+    #[test]
+    fn accuracy_by_tercile_by_hand() {
+        let v = [5.0, 1.0, 8.0, 3.0, 6.0, 2.0, 7.0, 4.0];
+        let c = [true, true, false, true, false, true, true, false];
+        let t = accuracy_by_tercile(&v, &c).expect("ok");
+        assert!((t.edges[0] - 10.0 / 3.0).abs() < 1e-12, "{:?}", t.edges);
+        assert!((t.edges[1] - 17.0 / 3.0).abs() < 1e-12, "{:?}", t.edges);
+        let got: Vec<(usize, usize, usize)> = t.bins.iter().map(|b| (b.tercile, b.n, b.n_correct)).collect();
+        assert_eq!(got, vec![(1, 3, 3), (2, 2, 1), (3, 3, 1)]);
+        assert_eq!(t.bins[0].accuracy, Some(1.0));
+        assert_eq!(t.bins[1].accuracy, Some(0.5));
+        assert!((t.bins[2].accuracy.expect("non-empty") - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((t.bins[0].lo, t.bins[2].hi), (1.0, 8.0));
+        assert_eq!((t.bins[1].lo, t.bins[1].hi), (t.edges[0], t.edges[1]));
+        // Tied values all fall in the first bin; the others are empty (accuracy None).
+        let t = accuracy_by_tercile(&[2.0, 2.0, 2.0], &[true, false, true]).expect("ok");
+        assert_eq!(t.edges, [2.0, 2.0]);
+        assert_eq!(t.bins.iter().map(|b| b.n).collect::<Vec<_>>(), vec![3, 0, 0]);
+        assert_eq!(t.bins[1].accuracy, None);
+        assert!(accuracy_by_tercile(&[], &[]).is_err());
+        assert!(accuracy_by_tercile(&[1.0], &[true, false]).is_err());
+        assert!(accuracy_by_tercile(&[f64::NAN], &[true]).is_err());
+        let r = difficulty_report(&v, &v.map(|x| -x), &c).expect("ok");
+        assert_eq!(r.photons_at_background.bins[0].n_correct, 1, "high values of v (6, 7, 8) are the low photons");
     }
 }
