@@ -73,7 +73,8 @@ pub enum QcCommand {
         stem_stride: i64,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
-    /// confusion.csv/.png and rotation.csv.
+    /// confusion.csv/.png, rotation.csv and, for renders, difficulty.csv (accuracy per tercile
+    /// of blur and of photons at background).
     Eval {
         #[arg(long)]
         model: PathBuf,
@@ -462,7 +463,7 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let p = prepare(data, Some(&model.meta.task))?;
     let split = split.map(str::to_string).unwrap_or_else(|| if p.set.splits.iter().any(|s| s == "test") { "test".into() } else { "val".into() });
     let size = model.meta.input_size;
-    let (ev, _) = subset(&p, &split, size, model.meta.pca.as_ref())?;
+    let (ev, ev_idx) = subset(&p, &split, size, model.meta.pca.as_ref())?;
     if ev.n() == 0 {
         bail!("no `{split}` rows in {}", data.display());
     }
@@ -477,6 +478,22 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let rep = qc::metrics::report(&probs, &y, &p.classes)?;
     let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
     let rot = qc::train::rotation_robustness(&model, &ev)?;
+    let difficulty = match &p.set.difficulty {
+        Some(d) => {
+            let pick = |v: &[f64]| ev_idx.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let correct: Vec<bool> = qc::metrics::argmax(&probs).iter().zip(&y).map(|(a, b)| a == b).collect();
+            Some(qc::metrics::difficulty_report(&pick(&d.blur_px), &pick(&d.photons_at_background), &correct)?)
+        }
+        None => {
+            println!(
+                "difficulty.csv not written: {}'s labels.csv has no {}/{} columns (only renders record them)",
+                data.display(),
+                render::BLUR_PX,
+                render::PHOTONS_AT_BACKGROUND
+            );
+            None
+        }
+    };
     // Throughput on up to 256 images: batch 64 vs batch 1, same process.
     let m = ev.n().min(256);
     let d = ev.c * size * size;
@@ -487,12 +504,18 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let t = std::time::Instant::now();
     let _ = model.logits(&ev.x[..m1 * d], m1, 1)?;
     let ips1 = m1 as f64 / t.elapsed().as_secs_f64();
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
         "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
         "rotation": rot,
         "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
     });
+    if let Some(d) = &difficulty {
+        let mut v = serde_json::to_value(d)?;
+        v["binning"] = DIFFICULTY_BINNING.into();
+        json["difficulty"] = v;
+        write_difficulty_csv(&out.join("difficulty.csv"), d)?;
+    }
     qc::io::write_file(&out.join("metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     let mut pc = String::from("class,precision,recall,f1,support,zero_division\n");
     for (c, m) in p.classes.iter().zip(&rep.per_class) {
@@ -515,7 +538,35 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
         "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",
         rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1
     );
+    if let Some(d) = &difficulty {
+        let accs = |t: &qc::metrics::TercileAccuracy| {
+            t.bins.iter().map(|b| b.accuracy.map_or("n/a".into(), |a| format!("{a:.3}"))).collect::<Vec<String>>().join(" / ")
+        };
+        println!(
+            "accuracy by tercile (low / mid / high): blur_px {}; photons_at_background {} (difficulty.csv)",
+            accs(&d.blur_px),
+            accs(&d.photons_at_background)
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How `difficulty.csv` and metrics.json's `difficulty` bin the evaluated images.
+const DIFFICULTY_BINNING: &str = "terciles of the evaluated images' values (linear interpolation): \
+    tercile 1 is v <= q(1/3), 2 is q(1/3) < v <= q(2/3), 3 is v > q(2/3)";
+
+/// `difficulty.csv`: one row per variable and tercile with its edges, count and accuracy
+/// (empty for an empty bin).
+fn write_difficulty_csv(path: &Path, d: &qc::metrics::DifficultyReport) -> Result<()> {
+    let mut csv = String::from("variable,tercile,lo,hi,n,n_correct,accuracy\n");
+    for (name, t) in [(render::BLUR_PX, &d.blur_px), (render::PHOTONS_AT_BACKGROUND, &d.photons_at_background)] {
+        for b in &t.bins {
+            let acc = b.accuracy.map(|a| format!("{a:.6}")).unwrap_or_default();
+            csv.push_str(&format!("{name},{},{:.6},{:.6},{},{},{acc}\n", b.tercile, b.lo, b.hi, b.n, b.n_correct));
+        }
+    }
+    qc::io::write_file(path, csv.as_bytes())?;
+    Ok(())
 }
 
 fn cmd_classify(model_dir: &Path, paths: &[PathBuf], out: Option<&Path>, strict_size: bool, threads: i32) -> Result<ExitCode> {

@@ -164,6 +164,42 @@ fn eval_writes_report_files() {
     let cm: u64 = v["metrics"]["confusion"].as_array().expect("cm").iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64().expect("u64"))).sum();
     assert_eq!(n, cm);
     assert_eq!(v["rotation"]["accuracy_by_angle"].as_array().expect("rot").len(), 4);
+    // Accuracy against imaging difficulty: 3 terciles each of blur and photons at background.
+    let diff = std::fs::read_to_string(rep.join("difficulty.csv")).expect("difficulty.csv");
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(lines[0], "variable,tercile,lo,hi,n,n_correct,accuracy");
+    assert_eq!(lines.len(), 1 + 6, "{diff}");
+    for (var, rows) in [("blur_px", &lines[1..4]), ("photons_at_background", &lines[4..7])] {
+        let mut total = 0;
+        for l in rows {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f[0], var, "{l}");
+            total += f[4].parse::<u64>().expect("n");
+        }
+        assert_eq!(total, n, "{var}: every evaluated image is in one tercile");
+    }
+    let dj = &v["difficulty"];
+    assert_eq!(dj["blur_px"]["bins"].as_array().expect("bins").len(), 3);
+    assert_eq!(dj["photons_at_background"]["edges"].as_array().expect("edges").len(), 2);
+    // Data without the difficulty columns (older renders, real crops): no difficulty.csv, one
+    // line on stdout saying why, everything else as before.
+    let labels = data.join("labels.csv");
+    let old: String = std::fs::read_to_string(&labels)
+        .expect("labels")
+        .lines()
+        .map(|l| l.split(',').take(l.split(',').count() - 2).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    assert!(!old.contains("blur_px"));
+    std::fs::write(&labels, old).expect("write");
+    let rep2 = d.path().join("rep_old");
+    let out = mabtwin(&["qc", "eval", "--model", s(m), "--data", s(&data), "--out", s(&rep2), "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.contains("difficulty.csv not written")).count(), 1, "{stdout}");
+    assert!(!rep2.join("difficulty.csv").exists());
+    let v2: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rep2.join("metrics.json")).expect("json")).expect("json");
+    assert_eq!(v2["metrics"]["n"], v["metrics"]["n"]);
+    assert!(v2.get("difficulty").is_none());
 }
 
 /// `qc report` renders each simulated day, classifies beads and trypan crops and writes the
