@@ -50,6 +50,11 @@ pub(crate) struct CommonArgs {
     /// Target horizon: `now` (window end), `24h`, `72h`, … or `harvest`.
     #[arg(long, default_value = "now")]
     pub(crate) horizon: String,
+    /// Input features, comma-separated (default: the seed's Table 1 variables plus pCO2 and
+    /// elapsed time). Any online or offline column of the dataset, `elapsed_d`, or
+    /// `sample_age_h` (hours since the offline sample being held).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) features: Vec<String>,
     /// libtorch CPU threads.
     #[arg(long, default_value_t = 2)]
     pub(crate) threads: usize,
@@ -71,6 +76,10 @@ pub(crate) struct TrainArgs {
     pub(crate) epochs: usize,
     #[arg(long, default_value_t = 20)]
     pub(crate) patience: usize,
+    /// Halve the learning rate after this many epochs without a better validation loss
+    /// (0 = keep it constant; floor: the initial rate / 64).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) lr_plateau_patience: usize,
     #[arg(long, default_value_t = 64)]
     pub(crate) batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -119,6 +128,10 @@ pub(crate) struct BaselinesArgs {
     pub(crate) epochs: usize,
     #[arg(long, default_value_t = 20)]
     pub(crate) patience: usize,
+    /// Halve the learning rate after this many epochs without a better validation loss
+    /// (0 = keep it constant; floor: the initial rate / 64).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) lr_plateau_patience: usize,
     /// Also run leave-one-scale-out and leave-one-cell-line-out with the CNN-LSTM and MLR
     /// (the seed's Table 8 analog; one training per held-out group).
     #[arg(long)]
@@ -199,8 +212,8 @@ fn setup(threads: usize) -> tch::Device {
     d
 }
 
-fn features() -> Vec<String> {
-    DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect()
+fn features(c: &CommonArgs) -> Vec<String> {
+    if c.features.is_empty() { DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect() } else { c.features.clone() }
 }
 
 fn load(data: &Path) -> Result<Dataset> {
@@ -213,9 +226,10 @@ fn load(data: &Path) -> Result<Dataset> {
 fn prepared(ds: &Dataset, c: &CommonArgs) -> Result<Prepared> {
     let t = Instant::now();
     let window = WindowConfig { horizon: Horizon::parse(&c.horizon)?, ..WindowConfig::default() };
-    let grids = grid_all(ds, &features())?;
+    let features = features(c);
+    let grids = grid_all(ds, &features)?;
     let split = random_split(grids.len(), c.val_frac, c.test_frac, c.seed)?;
-    let p = prepare(grids, &features(), &window, split)?;
+    let p = prepare(grids, &features, &window, split)?;
     let (o, l, k): (usize, usize, usize) = p.grids.iter().fold((0, 0, 0), |a, g| (a.0 + g.outliers_removed, a.1 + g.imputed_linear, a.2 + g.imputed_knn));
     eprintln!(
         "preprocessed in {:.1} s: {} outliers removed, {} values imputed linearly, {} by kNN; batches train/val/test {}/{}/{}, windows {}/{}/{} (horizon {})",
@@ -320,7 +334,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let arch = Arch::parse(&a.arch)?;
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
-    let tc = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, patience: a.patience, seed: a.common.seed };
+    let tc = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience };
     let (mut m, secs) = train_model(&p, arch, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
@@ -517,7 +531,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
     let device = setup(a.common.threads);
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
-    let tc = TrainConfig { epochs: a.epochs, patience: a.patience, seed: a.common.seed, ..TrainConfig::default() };
+    let tc = TrainConfig { epochs: a.epochs, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience, ..TrainConfig::default() };
     let mut models = serde_json::Map::new();
     let mut timings = serde_json::Map::new();
     let mut table = format!(

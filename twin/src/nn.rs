@@ -101,11 +101,18 @@ pub struct TrainConfig {
     pub lr: f64,
     pub patience: usize,
     pub seed: u64,
+    /// Halve the learning rate after this many epochs without a better validation loss
+    /// (0 = constant learning rate). The seed gives only the *initial* rate (1e-3).
+    #[serde(default)]
+    pub lr_plateau_patience: usize,
 }
+
+/// The learning rate is never decayed below `lr / LR_FLOOR_DIVISOR`.
+pub const LR_FLOOR_DIVISOR: f64 = 64.0;
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1 }
+        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0 }
     }
 }
 
@@ -118,6 +125,9 @@ pub struct EpochLog {
     /// MSE on the validation windows (eval mode).
     pub val_loss: f64,
     pub best_epoch: usize,
+    /// Learning rate used in this epoch.
+    #[serde(default)]
+    pub lr: f64,
 }
 
 /// What training did.
@@ -400,6 +410,8 @@ impl Model {
         let mut since_best = 0;
         let mut stopped_early = false;
         let mut order = all.clone();
+        let mut lr = cfg.lr;
+        let mut since_decay = 0;
         for epoch in 1..=cfg.epochs {
             order.shuffle(&mut rng);
             let (mut sum, mut n) = (0.0, 0usize);
@@ -420,10 +432,17 @@ impl Model {
                 let snap = tch::no_grad(|| self.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect());
                 best = Some((epoch, val_loss, snap));
                 since_best = 0;
+                since_decay = 0;
             } else {
                 since_best += 1;
+                since_decay += 1;
             }
-            let log = EpochLog { epoch, train_loss, val_loss, best_epoch: best.as_ref().map_or(epoch, |b| b.0) };
+            let log = EpochLog { epoch, train_loss, val_loss, best_epoch: best.as_ref().map_or(epoch, |b| b.0), lr };
+            if cfg.lr_plateau_patience > 0 && since_decay >= cfg.lr_plateau_patience && lr > cfg.lr / LR_FLOOR_DIVISOR {
+                lr = (lr * 0.5).max(cfg.lr / LR_FLOOR_DIVISOR);
+                opt.set_lr(lr);
+                since_decay = 0;
+            }
             on_epoch(&log);
             history.push(log);
             if since_best >= cfg.patience {

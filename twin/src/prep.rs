@@ -49,6 +49,10 @@ pub const IQR_K: f64 = 3.0;
 pub const DEFAULT_FEATURES: [&str; 9] =
     ["temp_c", "ph", "do_pct", "pco2_mmhg", "glucose_g_per_l", "lactate_g_per_l", "vcd_1e6_per_ml", "titer_g_per_l", "elapsed_d"];
 
+/// Derived feature: hours since the offline sample that is held on the grid (0 before the
+/// first sample). It tells a model how stale the zero-order-held offline values are.
+pub const SAMPLE_AGE_FEATURE: &str = "sample_age_h";
+
 /// Names of the two targets (model outputs), in order.
 pub const TARGETS: [&str; 2] = ["titer_g_per_l", "gi_pct"];
 
@@ -300,11 +304,15 @@ enum Source {
     Online(usize),
     Offline(usize),
     Elapsed,
+    SampleAge,
 }
 
 fn source(name: &str) -> Result<Source> {
     if name == "elapsed_d" {
         return Ok(Source::Elapsed);
+    }
+    if name == SAMPLE_AGE_FEATURE {
+        return Ok(Source::SampleAge);
     }
     if let Some(i) = ONLINE_COLUMNS.iter().position(|c| *c == name) {
         return Ok(Source::Online(i));
@@ -313,7 +321,7 @@ fn source(name: &str) -> Result<Source> {
         return Ok(Source::Offline(i));
     }
     Err(TwinError::Invalid(format!(
-        "unknown feature `{name}` (known: {}, {}, elapsed_d)",
+        "unknown feature `{name}` (known: {}, {}, elapsed_d, {SAMPLE_AGE_FEATURE})",
         ONLINE_COLUMNS.join(", "),
         OFFLINE_COLUMNS.join(", ")
     )))
@@ -376,6 +384,7 @@ pub fn grid_batch(raw: &RawBatch, features: &[String]) -> Result<GridBatch> {
                     Source::Online(c) => on[i][*c].unwrap_or(f64::NAN),
                     Source::Offline(c) => off.get(held[i]).and_then(|r| r[*c]).unwrap_or(f64::NAN),
                     Source::Elapsed => t_h[i] / 24.0,
+                    Source::SampleAge => off_rows.get(held[i]).map_or(f64::NAN, |r| (t_h[i] - r.0).max(0.0)),
                 })
                 .collect()
         })
@@ -613,6 +622,20 @@ mod tests {
         let el = DEFAULT_FEATURES.iter().position(|f| *f == "elapsed_d").expect("elapsed");
         assert_eq!(g.x[96][el], 1.0);
         assert_eq!(g.truth[96][0], 0.24);
+    }
+
+    #[test]
+    fn sample_age_counts_hours_since_the_held_sample() {
+        let f = vec!["titer_g_per_l".to_string(), SAMPLE_AGE_FEATURE.to_string()];
+        let g = grid_batch(&synthetic(0, 1.0), &f).expect("grid");
+        let age: Vec<f64> = g.x.iter().map(|r| r[1]).collect();
+        assert_eq!(age[0], 0.0);
+        assert_eq!(age[95], 23.75, "last step before the day-1 sample");
+        assert_eq!(age[96], 0.0, "the day-1 sample resets it");
+        assert_eq!(age[100], 1.0);
+        assert_eq!(age[192], 0.0);
+        let err = grid_batch(&synthetic(0, 1.0), &["sample_age".to_string()]).expect_err("unknown");
+        assert!(err.to_string().contains(SAMPLE_AGE_FEATURE), "{err}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ fn model(arch: Arch, dropout: f64, seed: u64) -> Model {
 fn trained(seed: u64, epochs: usize) -> (Model, twin::nn::TrainSummary) {
     let d = data();
     let mut m = model(Arch::CnnLstm, 0.1, seed);
-    let cfg = TrainConfig { epochs, batch_size: 32, lr: 3e-3, patience: 100, seed };
+    let cfg = TrainConfig { epochs, batch_size: 32, lr: 3e-3, patience: 100, seed, lr_plateau_patience: 0 };
     let s = m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
     (m, s)
 }
@@ -194,4 +194,31 @@ fn a_harvest_model_answers_as_the_optimizers_surrogate() {
     // A nowcast model is refused.
     let now = model(Arch::CnnLstm, 0.1, 1);
     assert!(twin::surrogate::TwinSurrogate::new(now, 48.0).is_err());
+}
+
+#[test]
+fn plateau_schedule_halves_the_rate_only_after_epochs_without_improvement() {
+    let _serial = serial();
+    let d = data();
+    let mut m = model(Arch::Cnn, 0.1, 4);
+    // A rate this high makes the validation loss bounce, so both branches are exercised.
+    let cfg = TrainConfig { epochs: 12, batch_size: 32, lr: 3e-2, patience: 100, seed: 4, lr_plateau_patience: 1 };
+    let s = m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
+    let floor = cfg.lr / twin::nn::LR_FLOOR_DIVISOR;
+    assert_eq!(s.history[0].lr, cfg.lr);
+    let mut decays = 0;
+    for w in s.history.windows(2) {
+        let (prev, cur) = (&w[0], &w[1]);
+        let prev_improved = prev.best_epoch == prev.epoch;
+        if prev_improved || prev.lr <= floor {
+            assert_eq!(cur.lr, prev.lr, "epoch {}: no decay after an improvement or at the floor", cur.epoch);
+        } else {
+            assert_eq!(cur.lr, (prev.lr * 0.5).max(floor), "epoch {}: halved after a plateau epoch", cur.epoch);
+            decays += 1;
+        }
+    }
+    assert!(decays > 0, "the validation loss never stalled: {:?}", s.history.iter().map(|h| h.val_loss).collect::<Vec<_>>());
+    // Off by default: a constant rate.
+    let s0 = trained_once().1.clone();
+    assert!(s0.history.iter().all(|h| h.lr == 3e-3));
 }
