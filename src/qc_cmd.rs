@@ -56,9 +56,13 @@ pub enum QcCommand {
         /// Recipe: fast | seed.
         #[arg(long, default_value = "fast")]
         recipe: String,
-        /// Maximum epochs (early stopping on validation loss, patience 8).
+        /// Maximum epochs (early stopping on validation loss, see --patience; the best epoch is kept).
         #[arg(long, default_value_t = 30)]
         epochs: usize,
+        /// Stop after this many epochs without a lower validation loss (spec: 8). A value of
+        /// --epochs or more runs the whole learning-rate schedule and keeps the best epoch.
+        #[arg(long, default_value_t = 8)]
+        patience: usize,
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -118,6 +122,41 @@ pub enum QcCommand {
         #[arg(long, default_value_t = 2)]
         threads: i32,
     },
+    /// QC of a finished `mabtwin simulate` run: read RUN_DIR/truth.csv, render each whole
+    /// culture day's bead images and trypan crops from the true state, classify them, and
+    /// write qc_daily.csv, qc_daily.json and hyperscore.png (class fractions, image viability,
+    /// quality value V, HyperScore, pass/warn/fail with reasons).
+    ///
+    /// `--model` takes a microcarrier and/or a trypan model (its model.json says which); the
+    /// view without one uses the shipped small model (models/qc/README.md), copied into
+    /// OUT/models/.
+    ///
+    /// Example: mabtwin simulate baseline --out runs/b && mabtwin qc batch --run runs/b --out runs/b/qc
+    Batch {
+        /// Output folder of `mabtwin simulate` (truth.csv, scenario.toml).
+        #[arg(long)]
+        run: PathBuf,
+        /// Model folder(s): at most one microcarrier and one trypan model.
+        #[arg(long)]
+        model: Vec<PathBuf>,
+        /// Bead images rendered per day (spec: 32).
+        #[arg(long, default_value_t = 32)]
+        bead_images: usize,
+        /// Trypan-blue crops rendered per day (spec: 64).
+        #[arg(long, default_value_t = 64)]
+        trypan_crops: usize,
+        /// Seed of the renderer.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Difficulty preset of the rendered images: easy | default | hard.
+        #[arg(long, default_value = "default")]
+        difficulty: String,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
     /// Classify PNG/JPEG files or folders; prints (and with --out writes) file,class,probability.
     Classify {
         #[arg(long)]
@@ -154,14 +193,17 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
             cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, seed, threads, device, stem_stride } => {
-            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, epochs, seed, threads, &device, stem_stride)
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride } => {
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience }, seed, threads, &device, stem_stride)
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
         QcCommand::Report { scenario, bead_model, trypan_model, images_per_day, seed, difficulty, out, threads } => {
             let models = ReportModels { bead: &bead_model, trypan: &trypan_model };
             cmd_report(&scenario, models, images_per_day, seed, &difficulty, &out, threads)
+        }
+        QcCommand::Batch { run, model, bead_images, trypan_crops, seed, difficulty, out, threads } => {
+            cmd_batch(&BatchArgs { run, models: model, bead_images, trypan_crops, seed, difficulty, out, threads })
         }
     }
 }
@@ -331,8 +373,19 @@ fn subset(p: &Prepared, split: &str, size: usize, pca: Option<&qc::pca::PcaBasis
     Ok((qc::data::to_tensors(&imgs, &ys, size, pca, cubes.as_deref())?, idx))
 }
 
+/// Epoch budget of `qc train`.
+#[derive(Debug, Clone, Copy)]
+struct TrainBudget {
+    epochs: usize,
+    patience: usize,
+}
+
 #[allow(clippy::too_many_arguments)]
-fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, epochs: usize, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
+fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, budget: TrainBudget, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
+    let TrainBudget { epochs, patience } = budget;
+    if epochs == 0 || patience == 0 {
+        bail!("--epochs and --patience must be at least 1");
+    }
     tch::set_num_threads(threads);
     let dev = pick_device(device)?;
     let p = prepare(data, task)?;
@@ -394,13 +447,13 @@ fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arc
             source: p.set.source.clone(),
             fingerprint: p.set.labels_fingerprint.clone(),
             counts,
-            early_stopping_on: "val split (validation loss, patience 8); temperature fitted on val".into(),
+            early_stopping_on: format!("val split (validation loss, patience {patience}); temperature fitted on val"),
         },
     };
     let opts = qc::train::TrainOptions {
         recipe: qc::train::Recipe::parse(recipe)?,
         max_epochs: epochs,
-        patience: 8,
+        patience,
         seed,
         augment: true,
         class_weights: p.set.task.is_none(),
@@ -478,6 +531,9 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let rep = qc::metrics::report(&probs, &y, &p.classes)?;
     let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
     let rot = qc::train::rotation_robustness(&model, &ev)?;
+    // The same images through test-time augmentation (what `qc classify` does by default).
+    let tta_probs = model.predict_proba_dihedral(&ev.x, ev.n(), 64)?;
+    let tta = qc::metrics::report(&tta_probs, &y, &p.classes)?;
     let difficulty = match &p.set.difficulty {
         Some(d) => {
             let pick = |v: &[f64]| ev_idx.iter().map(|&i| v[i]).collect::<Vec<_>>();
@@ -508,6 +564,8 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
         "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
         "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
         "rotation": rot,
+        "dihedral_tta": {"accuracy": tta.accuracy, "kappa": tta.kappa, "macro_f1": tta.macro_f1, "auroc": tta.auroc, "ece": tta.ece,
+            "note": "mean calibrated probability over the 8 rotations/flips of each image (qc classify's default)"},
         "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
     });
     if let Some(d) = &difficulty {
@@ -537,6 +595,13 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     println!(
         "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",
         rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1
+    );
+    println!(
+        "{split} with test-time augmentation (8 rotations/flips, as qc classify): accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}",
+        tta.accuracy,
+        tta.kappa,
+        tta.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()),
+        tta.ece
     );
     if let Some(d) = &difficulty {
         let accs = |t: &qc::metrics::TercileAccuracy| {
@@ -715,20 +780,61 @@ fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, seed: u6
     let trypan = load_task_model(models.trypan, Task::Trypan)?;
     let rec = sim::simulate(&valid)?;
     let pv = valid.get().vessel.power_per_volume_w_per_m3;
-    let day_rows: Vec<&sim::record::TruthRow> = rec.truth.iter().filter(|r| (r.t_h / 24.0 - (r.t_h / 24.0).round()).abs() < 1e-9).collect();
-    let pb = bar(day_rows.len() as u64, "qc report: days");
+    let states: Vec<DayState> = rec
+        .truth
+        .iter()
+        .filter(|r| (r.t_h / 24.0 - (r.t_h / 24.0).round()).abs() < 1e-9)
+        .map(|r| DayState { t_h: r.t_h, vcd_1e6_per_ml: r.vcd_1e6_per_ml, viability_pct: r.viability_pct, contaminant_g_per_l: r.contaminant_g_per_l })
+        .collect();
+    let counts = ImageCounts { bead: per_day, trypan: per_day };
+    let days = report_days(&states, pv, (&bead, &trypan), counts, seed, difficulty, "qc report: days")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    write_report(out, "report", &valid.get().name, &days)?;
+    print_report(&valid.get().name, &days);
+    println!("wrote {}/{{report.csv, report.json, hyperscore.png}}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The true culture state of one day, as `truth.csv` records it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DayState {
+    t_h: f64,
+    vcd_1e6_per_ml: f64,
+    viability_pct: f64,
+    contaminant_g_per_l: f64,
+}
+
+/// Images rendered per day and view.
+#[derive(Debug, Clone, Copy)]
+struct ImageCounts {
+    bead: usize,
+    trypan: usize,
+}
+
+/// Render and classify every day's images and build its report (the work shared by
+/// `qc report` and `qc batch`).
+fn report_days(
+    states: &[DayState],
+    power_per_volume_w_per_m3: f64,
+    models: (&qc::model::Classifier, &qc::model::Classifier),
+    counts: ImageCounts,
+    seed: u64,
+    difficulty: Difficulty,
+    what: &str,
+) -> Result<Vec<ReportDay>> {
+    let pb = bar(states.len() as u64, what);
     let mut days = Vec::new();
-    for row in day_rows {
+    for row in states {
         let day = (row.t_h / 24.0).round() as u32;
         let state = render::CultureState {
             day,
             vcd_1e6_per_ml: row.vcd_1e6_per_ml,
             viability_frac: row.viability_pct / 100.0,
             contaminant_g_per_l: row.contaminant_g_per_l,
-            power_per_volume_w_per_m3: pv,
+            power_per_volume_w_per_m3,
         };
-        let (bead_probs, bead_agree) = classify_day(&bead, Task::Microcarrier, &state, seed, per_day, difficulty)?;
-        let (trypan_probs, trypan_agree) = classify_day(&trypan, Task::Trypan, &state, seed, per_day, difficulty)?;
+        let (bead_probs, bead_agree) = classify_day(models.0, Task::Microcarrier, &state, seed, counts.bead, difficulty)?;
+        let (trypan_probs, trypan_agree) = classify_day(models.1, Task::Trypan, &state, seed, counts.trypan, difficulty)?;
         let qc = qc::report::day_report(day, &bead_probs, &trypan_probs, qc::hyperscore::QualityWeights::default())?;
         days.push(ReportDay {
             qc,
@@ -740,16 +846,132 @@ fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, seed: u6
         pb.inc(1);
     }
     pb.finish_and_clear();
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    write_report(out, &valid.get().name, &days)?;
-    print_report(&valid.get().name, &days);
-    println!("wrote {}/{{report.csv, report.json, hyperscore.png}}", out.display());
+    Ok(days)
+}
+
+/// The whole-day rows of a `simulate` run's `truth.csv` (t_h a multiple of 24 h).
+fn read_truth_days(path: &Path) -> Result<Vec<DayState>> {
+    let mut rd = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let header = rd.headers().with_context(|| format!("{}: no header", path.display()))?.clone();
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).with_context(|| format!("{}: no `{name}` column (is this a `mabtwin simulate` truth.csv?)", path.display()))
+    };
+    let (ti, vi, ai, ci) = (col("t_h")?, col("vcd_1e6_per_ml")?, col("viability_pct")?, col("contaminant_g_per_l")?);
+    let mut days = Vec::new();
+    for (k, rec) in rd.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), k + 2))?;
+        let num = |i: usize, name: &str| -> Result<f64> {
+            let v: f64 = rec.get(i).unwrap_or("").trim().parse().with_context(|| format!("{}: row {}: `{name}` is not a number", path.display(), k + 2))?;
+            if !v.is_finite() {
+                bail!("{}: row {}: `{name}` is not finite", path.display(), k + 2);
+            }
+            Ok(v)
+        };
+        let t_h = num(ti, "t_h")?;
+        if (t_h / 24.0 - (t_h / 24.0).round()).abs() > 1e-6 {
+            continue;
+        }
+        let s = DayState { t_h, vcd_1e6_per_ml: num(vi, "vcd_1e6_per_ml")?, viability_pct: num(ai, "viability_pct")?, contaminant_g_per_l: num(ci, "contaminant_g_per_l")? };
+        if s.vcd_1e6_per_ml < 0.0 || !(0.0..=100.0).contains(&s.viability_pct) || s.contaminant_g_per_l < 0.0 {
+            bail!("{}: row {}: state out of range (VCD ≥ 0, viability 0–100 %, contaminant ≥ 0)", path.display(), k + 2);
+        }
+        days.push(s);
+    }
+    if days.is_empty() {
+        bail!("{}: no whole-day rows (t_h = 0, 24, 48, … h)", path.display());
+    }
+    Ok(days)
+}
+
+/// Name and P/V of the run's vessel, from the `scenario.toml` that `simulate` writes next to
+/// truth.csv; without it (a truth.csv from elsewhere) the spec's default P/V with a warning.
+fn run_scenario(run: &Path) -> Result<(String, f64)> {
+    use crate::cmd::{Loaded, load_scenario, print_diagnostics};
+    let path = run.join("scenario.toml");
+    if !path.is_file() {
+        eprintln!("warning: {} is missing: assuming P/V = {DEFAULT_POWER_PER_VOLUME_W_PER_M3} W/m³ (it sets how often beads aggregate)", path.display());
+        let name = run.file_name().map_or_else(|| "run".to_string(), |n| n.to_string_lossy().to_string());
+        return Ok((name, DEFAULT_POWER_PER_VOLUME_W_PER_M3));
+    }
+    match load_scenario(&path.display().to_string())? {
+        Loaded::Ok { scenario, .. } => Ok((scenario.get().name.clone(), scenario.get().vessel.power_per_volume_w_per_m3)),
+        Loaded::Invalid(errors) => {
+            print_diagnostics(&errors);
+            bail!("{}: not a valid scenario", path.display())
+        }
+    }
+}
+
+/// The spec's default agitation power per volume (sim.md §3).
+const DEFAULT_POWER_PER_VOLUME_W_PER_M3: f64 = 20.0;
+
+/// Arguments of `qc batch`.
+pub struct BatchArgs {
+    pub run: PathBuf,
+    pub models: Vec<PathBuf>,
+    pub bead_images: usize,
+    pub trypan_crops: usize,
+    pub seed: u64,
+    pub difficulty: String,
+    pub out: PathBuf,
+    pub threads: i32,
+}
+
+fn cmd_batch(a: &BatchArgs) -> Result<ExitCode> {
+    tch::set_num_threads(a.threads);
+    if a.bead_images == 0 || a.trypan_crops == 0 {
+        bail!("--bead-images and --trypan-crops must be at least 1");
+    }
+    if a.models.len() > 2 {
+        bail!("--model takes at most two folders (one microcarrier, one trypan model)");
+    }
+    let difficulty = Difficulty::parse(&a.difficulty)?;
+    let states = read_truth_days(&a.run.join("truth.csv"))?;
+    let (name, pv) = run_scenario(&a.run)?;
+    let (mut bead, mut trypan) = (None, None);
+    for dir in &a.models {
+        let m = load_model(dir)?;
+        let slot = match m.meta.task.as_str() {
+            t if t == Task::Microcarrier.name() => &mut bead,
+            t if t == Task::Trypan.name() => &mut trypan,
+            other => bail!("{}: a `{other}` model; qc batch takes a microcarrier and/or a trypan model", dir.display()),
+        };
+        if slot.is_some() {
+            bail!("two `{}` models given with --model", m.meta.task);
+        }
+        *slot = Some(m);
+    }
+    let mut shipped = Vec::new();
+    let mut shipped_model = |folder: &str, task: Task| -> Result<qc::model::Classifier> {
+        let dir = a.out.join("models").join(folder);
+        crate::cmd::demo::write_shipped_qc_model(folder, &dir)?;
+        shipped.push(format!("{} ({})", task.name(), dir.display()));
+        load_task_model(&dir, task)
+    };
+    let bead = match bead {
+        Some(m) => m,
+        None => shipped_model("beads", Task::Microcarrier)?,
+    };
+    let trypan = match trypan {
+        Some(m) => m,
+        None => shipped_model("trypan", Task::Trypan)?,
+    };
+    if !shipped.is_empty() {
+        eprintln!("note: using the shipped small model(s) for {} (models/qc/README.md); pass --model to use your own", shipped.join(", "));
+    }
+    let counts = ImageCounts { bead: a.bead_images, trypan: a.trypan_crops };
+    let days = report_days(&states, pv, (&bead, &trypan), counts, a.seed, difficulty, "qc batch: days")?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    write_report(&a.out, "qc_daily", &name, &days)?;
+    print_report(&name, &days);
+    println!("wrote {}/{{qc_daily.csv, qc_daily.json, hyperscore.png}}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_report(out: &Path, scenario: &str, days: &[ReportDay]) -> Result<()> {
+/// `{stem}.json`, `{stem}.csv` and `hyperscore.png` of a batch's days.
+fn write_report(out: &Path, stem: &str, scenario: &str, days: &[ReportDay]) -> Result<()> {
     let json = serde_json::json!({ "scenario": scenario, "days": days });
-    qc::io::write_file(&out.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    qc::io::write_file(&out.join(format!("{stem}.json")), serde_json::to_string_pretty(&json)?.as_bytes())?;
     let classes = Task::Microcarrier.classes();
     let mut csv = format!(
         "day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct,{},quality_value,hyperscore,verdict,bead_label_agreement,trypan_label_agreement,reasons\n",
@@ -772,7 +994,7 @@ fn write_report(out: &Path, scenario: &str, days: &[ReportDay]) -> Result<()> {
             q.reasons.join("; ").replace('"', "'"),
         ));
     }
-    qc::io::write_file(&out.join("report.csv"), csv.as_bytes())?;
+    qc::io::write_file(&out.join(format!("{stem}.csv")), csv.as_bytes())?;
     use crate::plot::{Panel, Series, panels_png};
     let pts = |f: &dyn Fn(&ReportDay) -> f64| days.iter().map(|d| (f64::from(d.qc.day), f(d))).collect::<Vec<_>>();
     let panels = [

@@ -240,3 +240,80 @@ fn report_on_a_simulated_batch() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("microcarrier"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `qc batch` on a `simulate` run folder: the shipped models by default, a user's model for
+/// one view, a contamination fault that turns the verdict to `fail`, and clear errors for a
+/// folder without truth.csv, a malformed truth.csv and a model of the wrong kind.
+#[test]
+fn batch_on_a_simulate_run_folder() {
+    let d = tempfile::tempdir().expect("tmp");
+    let run = d.path().join("run");
+    let out = mabtwin(&["simulate", "baseline", "--out", s(&run)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let qc = d.path().join("qc");
+    let args = ["qc", "batch", "--run", s(&run), "--bead-images", "4", "--trypan-crops", "6", "--out", s(&qc)];
+    let out = mabtwin(&args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}{stdout}");
+    assert!(stderr.contains("shipped small model"), "{stderr}");
+    assert!(qc.join("models/beads/model.json").is_file() && qc.join("models/trypan/model.json").is_file());
+    let csv = std::fs::read_to_string(qc.join("qc_daily.csv")).expect("qc_daily.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 15, "header + days 0..=14:\n{csv}");
+    assert!(lines[0].starts_with("day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct"), "{}", lines[0]);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(qc.join("qc_daily.json")).expect("json")).expect("json");
+    assert_eq!(json["scenario"], "baseline");
+    assert_eq!(json["days"].as_array().map(Vec::len), Some(15));
+    assert_eq!(json["days"][3]["n_bead_images"], 4);
+    assert_eq!(json["days"][3]["n_trypan_crops"], 6);
+    assert!(qc.join("hyperscore.png").is_file());
+    // The truth of the run is what was rendered: day-7 VCD in the table equals truth.csv's.
+    let truth = std::fs::read_to_string(run.join("truth.csv")).expect("truth");
+    let head: Vec<&str> = truth.lines().next().expect("header").split(',').collect();
+    let (ti, vi) = (head.iter().position(|h| *h == "t_h").expect("t_h"), head.iter().position(|h| *h == "vcd_1e6_per_ml").expect("vcd"));
+    let day7 = truth.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).find(|c| c[ti].parse::<f64>().ok() == Some(168.0)).expect("t = 168 h");
+    let vcd7: f64 = day7[vi].parse().expect("vcd");
+    let rep7: f64 = lines[8].split(',').nth(1).expect("col").parse().expect("vcd");
+    assert!((vcd7 - rep7).abs() < 1e-3, "{vcd7} vs {rep7}");
+    // Deterministic.
+    let qc2 = d.path().join("qc2");
+    let mut again = args.to_vec();
+    *again.last_mut().expect("out") = s(&qc2);
+    assert!(mabtwin(&again).status.success());
+    assert_eq!(csv, std::fs::read_to_string(qc2.join("qc_daily.csv")).expect("second"));
+    // A user's trypan model for one view; the bead view keeps the shipped model.
+    let qc3 = d.path().join("qc3");
+    let out = mabtwin(&["qc", "batch", "--run", s(&run), "--model", s(rendered_model()), "--bead-images", "2", "--trypan-crops", "2", "--out", s(&qc3)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("microcarrier") && !stderr.contains("trypan ("), "only the bead model is shipped here: {stderr}");
+    assert!(!qc3.join("models/trypan").exists());
+    // Two trypan models: exit 2.
+    let out = mabtwin(&["qc", "batch", "--run", s(&run), "--model", s(rendered_model()), "--model", s(rendered_model()), "--out", s(&qc3)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two `trypan` models"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Not a run folder: exit 2 naming truth.csv.
+    let out = mabtwin(&["qc", "batch", "--run", s(d.path()), "--out", s(&qc3)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truth.csv"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A truth.csv without the needed column: exit 2 naming it.
+    let bad = d.path().join("bad");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    std::fs::write(bad.join("truth.csv"), "t_h,vcd_1e6_per_ml\n0,0.5\n").expect("write");
+    let out = mabtwin(&["qc", "batch", "--run", s(&bad), "--out", s(&qc3)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("viability_pct"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A contamination fault shows in the verdicts.
+    let scen = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/fault_contamination.toml");
+    if scen.is_file() {
+        let crun = d.path().join("crun");
+        assert!(mabtwin(&["simulate", s(&scen), "--out", s(&crun)]).status.success());
+        let cqc = d.path().join("cqc");
+        let out = mabtwin(&["qc", "batch", "--run", s(&crun), "--bead-images", "16", "--trypan-crops", "4", "--out", s(&cqc)]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let csv = std::fs::read_to_string(cqc.join("qc_daily.csv")).expect("csv");
+        // Day 14, a week after onset: the contaminated class dominates and fails the day.
+        let last = csv.lines().last().expect("day 14");
+        assert!(last.starts_with("14,") && last.contains(",fail,") && last.contains("contaminated"), "{csv}");
+    }
+}

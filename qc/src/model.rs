@@ -309,6 +309,33 @@ impl Classifier {
         let l = self.logits(x, n, batch)?;
         probs_from_logits(&l, self.meta.temperature)
     }
+
+    /// Test-time augmentation: the mean of the calibrated probabilities over the 8 dihedral
+    /// transforms of each input (rotations by 0/90/180/270°, each with and without a
+    /// horizontal flip; the same transforms training augments with), `[n][K]`. Eight times
+    /// the cost of [`Classifier::predict_proba`]; the class is a consensus of the views, so a
+    /// prediction no longer depends on how the image happens to be oriented.
+    pub fn predict_proba_dihedral(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
+        let (c, s) = (self.n_channels(), self.meta.input_size);
+        if x.len() != n * c * s * s {
+            return Err(QcError::Shape { expected: format!("[{n}, {c}, {s}, {s}]"), got: format!("{} values", x.len()) });
+        }
+        let t = Tensor::f_from_slice(x)?.f_view([n as i64, c as i64, s as i64, s as i64])?;
+        let mut sum: Option<Vec<Vec<f64>>> = None;
+        for k in 0..8i64 {
+            let r = t.f_rot90(k % 4, [2, 3])?;
+            let r = if k >= 4 { r.f_flip([3])? } else { r };
+            let v = Vec::<f32>::try_from(r.f_contiguous()?.f_flatten(0, -1)?)?;
+            let p = self.predict_proba(&v, n, batch)?;
+            match sum.as_mut() {
+                None => sum = Some(p),
+                Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y)),
+            }
+        }
+        let mut out = sum.ok_or(QcError::Empty { what: "inputs" })?;
+        out.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v /= 8.0));
+        Ok(out)
+    }
 }
 
 /// softmax(logits / T) as nested vectors.

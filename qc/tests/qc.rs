@@ -233,3 +233,29 @@ fn resnet50_option_builds_and_runs() {
     let l = m.logits(&x, 1, 1).expect("forward");
     assert_eq!(l.size(), vec![1, 2]);
 }
+
+/// Test-time augmentation averages over the whole dihedral group, so its output does not
+/// depend on how the input is oriented (unlike a single untrained-symmetry pass), and it
+/// still gives probability rows.
+#[test]
+fn dihedral_tta_is_orientation_invariant() {
+    tch::set_num_threads(1);
+    tch::manual_seed(7);
+    let m = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
+    let data = trypan_tensors(2, 0, 5);
+    let x = tch::Tensor::from_slice(&data.x).view([5, 1, 64, 64]);
+    let rotated = Vec::<f32>::try_from(x.rot90(1, [2, 3]).flip([3]).contiguous().flatten(0, -1)).expect("vec");
+    let a = m.predict_proba_dihedral(&data.x, 5, 2).expect("tta");
+    let b = m.predict_proba_dihedral(&rotated, 5, 2).expect("tta rotated");
+    let plain_a = m.predict_proba(&data.x, 5, 2).expect("plain");
+    let plain_b = m.predict_proba(&rotated, 5, 2).expect("plain rotated");
+    for (ra, rb) in a.iter().zip(&b) {
+        assert!((ra.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        for (p, q) in ra.iter().zip(rb) {
+            assert!((p - q).abs() < 1e-5, "{ra:?} vs {rb:?}");
+        }
+    }
+    let moved = plain_a.iter().zip(&plain_b).map(|(p, q)| (p[0] - q[0]).abs()).fold(0.0, f64::max);
+    assert!(moved > 1e-4, "a random net is not orientation invariant by itself ({moved})");
+    assert!(m.predict_proba_dihedral(&data.x[1..], 5, 2).is_err(), "wrong length");
+}
