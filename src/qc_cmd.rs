@@ -531,7 +531,8 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let rep = qc::metrics::report(&probs, &y, &p.classes)?;
     let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
     let rot = qc::train::rotation_robustness(&model, &ev)?;
-    // The same images through test-time augmentation (what `qc classify` does by default).
+    // The same images through 8-view test-time augmentation, reported beside the plain figures
+    // (classify does not use it: on real crops it did not help consistently, BENCHMARKS.md).
     let tta_probs = model.predict_proba_dihedral(&ev.x, ev.n(), 64)?;
     let tta = qc::metrics::report(&tta_probs, &y, &p.classes)?;
     let difficulty = match &p.set.difficulty {
@@ -565,7 +566,7 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
         "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
         "rotation": rot,
         "dihedral_tta": {"accuracy": tta.accuracy, "kappa": tta.kappa, "macro_f1": tta.macro_f1, "auroc": tta.auroc, "ece": tta.ece,
-            "note": "mean calibrated probability over the 8 rotations/flips of each image (qc classify's default)"},
+            "note": "mean calibrated probability over the 8 rotations/flips of each image (reported only; qc classify uses one view)"},
         "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
     });
     if let Some(d) = &difficulty {
@@ -597,7 +598,7 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
         rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1
     );
     println!(
-        "{split} with test-time augmentation (8 rotations/flips, as qc classify): accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}",
+        "{split} with test-time augmentation (mean over 8 rotations/flips; not used by classify): accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}",
         tta.accuracy,
         tta.kappa,
         tta.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()),
