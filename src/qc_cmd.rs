@@ -110,17 +110,8 @@ pub enum QcCommand {
         /// Bead images and trypan crops rendered per day.
         #[arg(long, default_value_t = 24)]
         images_per_day: usize,
-        /// Seed of the renderer (the simulation uses the scenario's seed).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Difficulty preset of the rendered images: easy | default | hard.
-        #[arg(long, default_value = "default")]
-        difficulty: String,
-        /// Output directory.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 2)]
-        threads: i32,
+        #[command(flatten)]
+        day: DayRenderArgs,
     },
     /// QC of a finished `mabtwin simulate` run: read RUN_DIR/truth.csv, render each whole
     /// culture day's bead images and trypan crops from the true state, classify them, and
@@ -145,17 +136,8 @@ pub enum QcCommand {
         /// Trypan-blue crops rendered per day (spec: 64).
         #[arg(long, default_value_t = 64)]
         trypan_crops: usize,
-        /// Seed of the renderer.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Difficulty preset of the rendered images: easy | default | hard.
-        #[arg(long, default_value = "default")]
-        difficulty: String,
-        /// Output directory.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 2)]
-        threads: i32,
+        #[command(flatten)]
+        day: DayRenderArgs,
     },
     /// Classify PNG/JPEG files or folders; prints (and with --out writes) file,class,probability.
     Classify {
@@ -173,6 +155,23 @@ pub enum QcCommand {
         #[arg(long, default_value_t = 2)]
         threads: i32,
     },
+}
+
+/// Rendering and output options shared by `qc report` and `qc batch`.
+#[derive(clap::Args, Debug)]
+pub struct DayRenderArgs {
+    /// Seed of the renderer (the simulation keeps its own seed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Difficulty preset of the rendered images: easy | default | hard.
+    #[arg(long, default_value = "default")]
+    difficulty: String,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// libtorch CPU threads.
+    #[arg(long, default_value_t = 2)]
+    threads: i32,
 }
 
 /// Run one `qc` subcommand; returns the process exit code. Errors here come from what the
@@ -198,13 +197,11 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
-        QcCommand::Report { scenario, bead_model, trypan_model, images_per_day, seed, difficulty, out, threads } => {
+        QcCommand::Report { scenario, bead_model, trypan_model, images_per_day, day } => {
             let models = ReportModels { bead: &bead_model, trypan: &trypan_model };
-            cmd_report(&scenario, models, images_per_day, seed, &difficulty, &out, threads)
+            cmd_report(&scenario, models, images_per_day, &day)
         }
-        QcCommand::Batch { run, model, bead_images, trypan_crops, seed, difficulty, out, threads } => {
-            cmd_batch(&BatchArgs { run, models: model, bead_images, trypan_crops, seed, difficulty, out, threads })
-        }
+        QcCommand::Batch { run, model, bead_images, trypan_crops, day } => cmd_batch(&BatchArgs { run, models: model, bead_images, trypan_crops, day }),
     }
 }
 
@@ -760,9 +757,11 @@ fn classify_day(model: &qc::model::Classifier, task: Task, state: &render::Cultu
     Ok((probs, agree))
 }
 
-fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, seed: u64, difficulty: &str, out: &Path, threads: i32) -> Result<ExitCode> {
+fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, day: &DayRenderArgs) -> Result<ExitCode> {
     use crate::cmd::{Loaded, load_scenario, print_diagnostics};
-    tch::set_num_threads(threads);
+    let DayRenderArgs { seed, difficulty, out, threads } = day;
+    let (seed, out) = (*seed, out.as_path());
+    tch::set_num_threads(*threads);
     if per_day == 0 {
         bail!("--images-per-day must be at least 1");
     }
@@ -912,21 +911,18 @@ pub struct BatchArgs {
     pub models: Vec<PathBuf>,
     pub bead_images: usize,
     pub trypan_crops: usize,
-    pub seed: u64,
-    pub difficulty: String,
-    pub out: PathBuf,
-    pub threads: i32,
+    pub day: DayRenderArgs,
 }
 
 fn cmd_batch(a: &BatchArgs) -> Result<ExitCode> {
-    tch::set_num_threads(a.threads);
+    tch::set_num_threads(a.day.threads);
     if a.bead_images == 0 || a.trypan_crops == 0 {
         bail!("--bead-images and --trypan-crops must be at least 1");
     }
     if a.models.len() > 2 {
         bail!("--model takes at most two folders (one microcarrier, one trypan model)");
     }
-    let difficulty = Difficulty::parse(&a.difficulty)?;
+    let difficulty = Difficulty::parse(&a.day.difficulty)?;
     let states = read_truth_days(&a.run.join("truth.csv"))?;
     let (name, pv) = run_scenario(&a.run)?;
     let (mut bead, mut trypan) = (None, None);
@@ -944,7 +940,7 @@ fn cmd_batch(a: &BatchArgs) -> Result<ExitCode> {
     }
     let mut shipped = Vec::new();
     let mut shipped_model = |folder: &str, task: Task| -> Result<qc::model::Classifier> {
-        let dir = a.out.join("models").join(folder);
+        let dir = a.day.out.join("models").join(folder);
         crate::cmd::demo::write_shipped_qc_model(folder, &dir)?;
         shipped.push(format!("{} ({})", task.name(), dir.display()));
         load_task_model(&dir, task)
@@ -961,11 +957,11 @@ fn cmd_batch(a: &BatchArgs) -> Result<ExitCode> {
         eprintln!("note: using the shipped small model(s) for {} (models/qc/README.md); pass --model to use your own", shipped.join(", "));
     }
     let counts = ImageCounts { bead: a.bead_images, trypan: a.trypan_crops };
-    let days = report_days(&states, pv, (&bead, &trypan), counts, a.seed, difficulty, "qc batch: days")?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    write_report(&a.out, "qc_daily", &name, &days)?;
+    let days = report_days(&states, pv, (&bead, &trypan), counts, a.day.seed, difficulty, "qc batch: days")?;
+    std::fs::create_dir_all(&a.day.out).with_context(|| format!("creating {}", a.day.out.display()))?;
+    write_report(&a.day.out, "qc_daily", &name, &days)?;
     print_report(&name, &days);
-    println!("wrote {}/{{qc_daily.csv, qc_daily.json, hyperscore.png}}", a.out.display());
+    println!("wrote {}/{{qc_daily.csv, qc_daily.json, hyperscore.png}}", a.day.out.display());
     Ok(ExitCode::SUCCESS)
 }
 

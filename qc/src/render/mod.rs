@@ -146,10 +146,12 @@ pub type Latents = Vec<(&'static str, f64)>;
 pub const BLUR_PX: &str = "blur_px";
 
 /// Latent (and `labels.csv` column): expected photons per pixel at the image's background
-/// level, i.e. background intensity × [`LotNuisance::photons_at_one`] (the shot noise at the
-/// background is 1/√ of it). The lot draws U(300, 3000) as the photons at intensity 1 (spec §4
-/// says "at background"), so with backgrounds 0.42-0.68 this is 126-2,040 at `default`,
-/// divided by the difficulty's noise scale squared (×4 at `easy`, ÷4 at `hard`).
+/// level, i.e. background intensity × [`LotNuisance::photons_at_one`] (the relative shot
+/// noise at the background is 1/√ of it). The lot draws U(300, 3000) photons at its
+/// background level (spec §4: "300-3,000 photons at background"); an image's background
+/// varies by ±0.03 around the lot's, so this is about 280-3,200 at `default`, divided by the
+/// difficulty's noise scale squared (×4 at `easy`, ÷4 at `hard`). Before session 5 the draw
+/// was the photons at intensity 1 (126-2,040 at the background): noisier than specified.
 pub const PHOTONS_AT_BACKGROUND: &str = "photons_at_background";
 
 /// The two imaging-difficulty latents appended to every render: `blur_px` is what
@@ -191,10 +193,11 @@ impl LotNuisance {
     pub fn draw(seed: u64, group: u64, difficulty: Difficulty) -> Self {
         let (_blur_s, noise_s, _) = difficulty.scales();
         let mut r = rng::stream(&[seed, 0x107, group]);
-        let photons: f32 = r.random_range(300.0f32..3000.0);
+        let photons_at_background: f32 = r.random_range(300.0f32..3000.0);
+        let background: f32 = r.random_range(0.45f32..0.65);
         Self {
-            background: r.random_range(0.45f32..0.65),
-            photons_at_one: photons / noise_s / noise_s,
+            background,
+            photons_at_one: photons_at_background / background / noise_s / noise_s,
             read_sigma: r.random_range(0.002f32..0.01) * noise_s,
             blur_base_px: r.random_range(0.3f32..1.3),
             illum_amp: r.random_range(0.10f32..0.20),
