@@ -6,6 +6,13 @@ use qc::render::microcarrier::{McLatents, label as mc_label};
 use qc::render::{RenderConfig, Task, render_set};
 use qc::train::{Recipe, TrainOptions, Tensors};
 
+/// libtorch's random generator is global: tests that seed it (model initialisation, dropout)
+/// run one at a time, or a parallel test's `manual_seed` would change their weights.
+fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn pool(n: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool")
 }
@@ -170,6 +177,7 @@ fn trypan_tensors(seed: u64, start: u64, n: u64) -> Tensors {
 
 #[test]
 fn save_load_round_trip_is_exact() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     tch::manual_seed(5);
     let m = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
@@ -186,6 +194,7 @@ fn save_load_round_trip_is_exact() {
 
 #[test]
 fn tiny_training_beats_chance_and_is_deterministic() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     let tr = trypan_tensors(21, 0, 256);
     let va = trypan_tensors(22, 0, 96);
@@ -225,6 +234,7 @@ fn bad_image_bytes_give_errors() {
 
 #[test]
 fn resnet50_option_builds_and_runs() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     let mut meta = tiny_meta(Task::Trypan, [16, 32, 64, 128]);
     meta.net.arch = qc::model::Arch::Resnet50;
@@ -241,6 +251,7 @@ fn resnet50_option_builds_and_runs() {
 /// still gives probability rows.
 #[test]
 fn dihedral_tta_is_orientation_invariant() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     tch::manual_seed(7);
     let m = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
