@@ -783,7 +783,7 @@ fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, day: &Da
     let states: Vec<DayState> = rec
         .truth
         .iter()
-        .filter(|r| (r.t_h / 24.0 - (r.t_h / 24.0).round()).abs() < 1e-9)
+        .filter(|r| is_whole_day(r.t_h))
         .map(|r| DayState { t_h: r.t_h, vcd_1e6_per_ml: r.vcd_1e6_per_ml, viability_pct: r.viability_pct, contaminant_g_per_l: r.contaminant_g_per_l })
         .collect();
     let counts = ImageCounts { bead: per_day, trypan: per_day };
@@ -793,6 +793,11 @@ fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, day: &Da
     print_report(&valid.get().name, &days);
     println!("wrote {}/{{report.csv, report.json, hyperscore.png}}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `t_h` is a whole culture day (0, 24, 48, … h; truth.csv is written to 6 decimals).
+fn is_whole_day(t_h: f64) -> bool {
+    (t_h / 24.0 - (t_h / 24.0).round()).abs() < 1e-6
 }
 
 /// The true culture state of one day, as `truth.csv` records it.
@@ -868,7 +873,7 @@ fn read_truth_days(path: &Path) -> Result<Vec<DayState>> {
             Ok(v)
         };
         let t_h = num(ti, "t_h")?;
-        if (t_h / 24.0 - (t_h / 24.0).round()).abs() > 1e-6 {
+        if !is_whole_day(t_h) {
             continue;
         }
         let s = DayState { t_h, vcd_1e6_per_ml: num(vi, "vcd_1e6_per_ml")?, viability_pct: num(ai, "viability_pct")?, contaminant_g_per_l: num(ci, "contaminant_g_per_l")? };
