@@ -87,6 +87,11 @@ pub(crate) struct TrainArgs {
     /// cnn_lstm, ffnn, lstm or cnn.
     #[arg(long, default_value = "cnn_lstm")]
     pub(crate) arch: String,
+    /// Add a linear highway from the last time step's inputs to the outputs (LSTNet's
+    /// autoregressive highway): the network learns a correction to a linear read-out of the
+    /// current state. Off by default (the seed's Table 2 network).
+    #[arg(long)]
+    pub(crate) highway: bool,
     /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
     #[arg(long, default_value_t = 30)]
@@ -132,6 +137,10 @@ pub(crate) struct BaselinesArgs {
     /// (0 = keep it constant; floor: the initial rate / 64).
     #[arg(long, default_value_t = 0)]
     pub(crate) lr_plateau_patience: usize,
+    /// Give every network (FFNN, LSTM, CNN and CNN-LSTM alike) the linear highway of
+    /// `twin train --highway`.
+    #[arg(long)]
+    pub(crate) highway: bool,
     /// Also run leave-one-scale-out and leave-one-cell-line-out with the CNN-LSTM and MLR
     /// (the seed's Table 8 analog; one training per held-out group).
     #[arg(long)]
@@ -260,8 +269,8 @@ fn bar(len: usize, quiet: bool, label: &str) -> ProgressBar {
 }
 
 /// Train one network on `p` with a progress bar; returns the model and seconds.
-fn train_model(p: &Prepared, arch: Arch, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
-    let cfg = ModelConfig::seed_default(arch, p.features.len(), p.window.steps);
+fn train_model(p: &Prepared, arch: Arch, highway: bool, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
+    let cfg = ModelConfig { highway, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
     m.meta.split_batch_ids = Some(p.split_batch_ids());
     let b = bar(tc.epochs, quiet, arch.key());
@@ -335,7 +344,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience };
-    let (mut m, secs) = train_model(&p, arch, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+    let (mut m, secs) = train_model(&p, arch, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
     let infer = t.elapsed().as_secs_f64();
@@ -553,7 +562,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
         timings.insert(b.key().into(), json!(secs));
     }
     for arch in Arch::ALL {
-        let (m, secs) = train_model(&p, arch, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+        let (m, secs) = train_model(&p, arch, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
         let pred = m.predict(&p.test)?;
         let e = evaluate(&p.test, &p.grids, &pred, None);
         table.push_str(&row(arch.name(), &e.titer));
@@ -590,7 +599,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
                 let split: Split = leave_group_out(&groups, &gname, a.common.val_frac, a.common.seed)?;
                 let q = prepare(grids.clone(), &p.features, &p.window, split)?;
                 let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed)?, None);
-                let (m, _) = train_model(&q, Arch::CnnLstm, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+                let (m, _) = train_model(&q, Arch::CnnLstm, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
                 let e = evaluate(&q.test, &q.grids, &m.predict(&q.test)?, None);
                 for (name, s) in [("CNN-LSTM", &e.titer), ("MLR", &mlr.titer)] {
                     let _ = writeln!(table, "| {kind} {gname} | {name} | {:.3} | {:.3} | {:.3} | {:.3} |", s.rmse, s.mae, s.r2, s.dts);

@@ -15,7 +15,10 @@
 //! (not `num_layers = 2`, whose dropout is fixed at construction), so MC dropout can switch
 //! dropout on at inference with batch norm in eval mode.
 //!
-//! Everything before the first dropout is deterministic; [`Model::predict_mc`] computes it
+//! Optional (`ModelConfig::highway`, `--highway`, any architecture): a linear layer from the
+//! last time step's inputs to the two outputs, added to the output above.
+//!
+//! Everything before the first dropout is deterministic (and so is the highway); [`Model::predict_mc`] computes it
 //! once per window and samples only the rest.
 
 use crate::error::{Result, TwinError};
@@ -72,12 +75,19 @@ pub struct ModelConfig {
     pub lstm2: usize,
     pub dense: usize,
     pub dropout: f64,
+    /// A linear "highway" from the window's last time step (all features, z-scored) straight
+    /// to the two outputs, added to the network's output (the autoregressive highway of
+    /// LSTNet, Lai et al. 2018). The network then learns a correction to a linear read-out of
+    /// the current state instead of carrying the held offline titer through the whole stack.
+    /// Off in the seed's configuration and in models saved before it existed.
+    #[serde(default)]
+    pub highway: bool,
 }
 
 impl ModelConfig {
     /// The seed's configuration for `arch` on `n_features` inputs over `steps` steps.
     pub fn seed_default(arch: Arch, n_features: usize, steps: usize) -> ModelConfig {
-        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3 }
+        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false }
     }
     fn check(&self) -> Result<()> {
         if self.n_features == 0 || self.steps == 0 || self.filters == 0 || self.lstm1 == 0 || self.lstm2 == 0 || self.dense == 0 || self.kernels.is_empty() {
@@ -179,6 +189,7 @@ struct Net {
     ff_b: Option<nn::Linear>,
     fc1: nn::Linear,
     fc2: nn::Linear,
+    highway: Option<nn::Linear>,
 }
 
 fn lstm_cfg() -> nn::RNNConfig {
@@ -224,7 +235,8 @@ impl Net {
         };
         let fc1 = nn::linear(p / "fc1", head_in, cfg.dense as i64, Default::default());
         let fc2 = nn::linear(p / "fc2", cfg.dense as i64, 2, Default::default());
-        Net { cfg: cfg.clone(), convs, lstm1, lstm2, ff_a, ff_b, fc1, fc2 }
+        let highway = cfg.highway.then(|| nn::linear(p / "highway", f, 2, Default::default()));
+        Net { cfg: cfg.clone(), convs, lstm1, lstm2, ff_a, ff_b, fc1, fc2, highway }
     }
 
     fn conv_features(&self, x: &Tensor, bn_train: bool) -> Tensor {
@@ -273,8 +285,21 @@ impl Net {
         z.apply(&self.fc1).relu().apply(&self.fc2)
     }
 
+    /// The deterministic highway term for `x (B, T, F)` (None without a highway).
+    fn skip(&self, x: &Tensor) -> Option<Tensor> {
+        self.highway.as_ref().map(|l| x.select(1, -1).apply(l))
+    }
+
+    /// `head + skip`: the skip is computed once and reused across MC-dropout passes.
+    fn with_skip(out: Tensor, skip: Option<&Tensor>) -> Tensor {
+        match skip {
+            Some(s) => out + s,
+            None => out,
+        }
+    }
+
     fn forward(&self, x: &Tensor, bn_train: bool, dropout_on: bool) -> Tensor {
-        self.head(&self.prefix(x, bn_train), dropout_on)
+        Self::with_skip(self.head(&self.prefix(x, bn_train), dropout_on), self.skip(x).as_ref())
     }
 }
 
@@ -510,7 +535,8 @@ impl Model {
             let x = x_tensor(w, chunk, self.device());
             let samples: Vec<Vec<[f64; 2]>> = tch::no_grad(|| -> Result<Vec<Vec<[f64; 2]>>> {
                 let h = self.net.prefix(&x, false);
-                (0..passes).map(|_| Ok(self.unscale(&to_vec(&self.net.head(&h, true))?))).collect()
+                let skip = self.net.skip(&x);
+                (0..passes).map(|_| Ok(self.unscale(&to_vec(&Net::with_skip(self.net.head(&h, true), skip.as_ref()))?))).collect()
             })?;
             for i in 0..chunk.len() {
                 let mut m = [0.0; 2];
@@ -592,6 +618,19 @@ impl Model {
         let mut vs = nn::VarStore::new(device);
         let net = Net::new(&vs.root(), &meta.model);
         let w = dir.join("model.safetensors");
+        // `VarStore::load` ignores tensors the network does not have, so a sidecar that
+        // describes a smaller network (e.g. `highway: false` over highway weights) would load
+        // silently; the weight file's names must be exactly the network's.
+        let stored = Tensor::read_safetensors(&w).map_err(|e| TwinError::ModelMismatch(format!("{}: {e}", w.display())))?;
+        let mut in_file: Vec<String> = stored.into_iter().map(|(name, _)| name).collect();
+        let mut in_net: Vec<String> = vs.variables().into_keys().collect();
+        in_file.sort();
+        in_net.sort();
+        if in_file != in_net {
+            let extra: Vec<&String> = in_file.iter().filter(|n| !in_net.contains(n)).collect();
+            let missing: Vec<&String> = in_net.iter().filter(|n| !in_file.contains(n)).collect();
+            return Err(TwinError::ModelMismatch(format!("{}: the weights do not match the network described in {} (in the file only: {extra:?}; missing from the file: {missing:?})", w.display(), p.display())));
+        }
         vs.load(&w).map_err(|e| TwinError::ModelMismatch(format!("{}: {e}", w.display())))?;
         Ok(Model { vs, net, meta })
     }

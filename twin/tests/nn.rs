@@ -222,3 +222,38 @@ fn plateau_schedule_halves_the_rate_only_after_epochs_without_improvement() {
     let s0 = trained_once().1.clone();
     assert!(s0.history.iter().all(|h| h.lr == 3e-3));
 }
+
+#[test]
+fn a_highway_network_trains_round_trips_and_keeps_mc_and_ig_consistent() {
+    let _serial = serial();
+    let d = data();
+    let cfg = ModelConfig { highway: true, ..tiny(Arch::CnnLstm, 0.2) };
+    let plain = model(Arch::CnnLstm, 0.2, 4);
+    let mut m = Model::new(cfg, new_meta(&d.features, &d.window, &d.scaler, "test"), 4, Device::Cpu).expect("model");
+    // The highway adds one linear layer: F·2 weights + 2 biases.
+    assert_eq!(m.parameters(), plain.parameters() + 2 * DEFAULT_FEATURES.len() as i64 + 2);
+    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 4, lr_plateau_patience: 0 };
+    let s = m.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train");
+    assert!(s.history.last().expect("epochs").train_loss < s.history[0].train_loss, "{:?}", s.history);
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let l = Model::load(dir.path(), Device::Cpu).expect("load");
+    assert!(l.meta.model.highway);
+    let p = m.predict(&d.test).expect("p");
+    assert_eq!(p, l.predict(&d.test).expect("p"));
+    // A sidecar that says "no highway" does not load weights that have one.
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
+    meta["model"]["highway"] = serde_json::json!(false);
+    std::fs::write(dir.path().join("model.json"), meta.to_string()).expect("write");
+    assert!(matches!(Model::load(dir.path(), Device::Cpu), Err(twin::TwinError::ModelMismatch(_))));
+    // MC dropout with the highway: the mean of the passes stays near the point prediction,
+    // and integrated gradients still sum to f(x) − f(baseline).
+    let mc = m.predict_mc(&d.test, 40, 1).expect("mc");
+    let sd = (p.iter().map(|r| r[0]).map(|v| v * v).sum::<f64>() / p.len() as f64).sqrt();
+    let gap = p.iter().zip(&mc.mean).map(|(a, b)| (a[0] - b[0]).abs()).sum::<f64>() / p.len() as f64;
+    assert!(gap < 0.25 * sd.max(1e-6), "MC mean vs point prediction: {gap} (scale {sd})");
+    let a = m.integrated_gradients(&d.test, 2, 0, 128).expect("ig");
+    let g = a.f_x - a.f_baseline;
+    assert!((a.f_x - p[2][0]).abs() < 1e-4 * (1.0 + p[2][0].abs()));
+    assert!((a.total() - g).abs() <= 0.02 * g.abs() + 1e-3, "sum {} vs {g}", a.total());
+}
