@@ -100,13 +100,16 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
 }
 
 /// `optimize --model surrogate:DIR` runs over the trained twin (through `mabtwin-ml`) and
-/// re-checks the surrogate's optimum with the simulator, reporting both values.
+/// re-checks the surrogate's optimum with the simulator, reporting both values (the model
+/// has the `--highway` layer, so that option is exercised end to end too).
 #[test]
 fn optimize_over_the_surrogate_rechecks_with_the_simulator() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (data, model, opt) = (dir.path().join("data"), dir.path().join("model"), dir.path().join("opt"));
     ok(&["dataset", "--n-batches", "12", "--seed", "5", "--out", s(&data), "--quiet", "--threads", "2"]);
-    ok(&["twin", "train", "--data", s(&data), "--out", s(&model), "--epochs", "1", "--seed", "2", "--horizon", "harvest", "--quiet"]);
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&model), "--epochs", "1", "--seed", "2", "--horizon", "harvest", "--highway", "--quiet"]);
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("model.json")).expect("read")).expect("json");
+    assert_eq!(meta["model"]["highway"], serde_json::json!(true), "--highway is recorded in the sidecar");
     let surrogate = format!("surrogate:{}", s(&model));
     let args = ["optimize", "baseline", "--vars", "temp_c", "--model", &surrogate, "--starts", "1", "--max-evals", "8", "--no-plots", "--quiet", "--out", s(&opt)];
     let o = ok(&args);
