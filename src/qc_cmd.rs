@@ -75,6 +75,14 @@ pub enum QcCommand {
         /// Stem stride of the compact net (2 = fast default; 1 = spec's setting at 64 px).
         #[arg(long, default_value_t = 2)]
         stem_stride: i64,
+        /// Networks in the model: 1 = a single network; N > 1 trains N diverse networks on
+        /// the same split and averages their calibrated probabilities. Network k (0-based)
+        /// varies the recipe in a cycle of three: k mod 3 = 0 as given, 1 with the other stem
+        /// stride (2 <-> 1), 2 with the whole learning-rate schedule (patience = --epochs);
+        /// its seed is --seed + k. Default: 3 for trypan crops that are not renders (real
+        /// crops: grouped 3-fold check in BENCHMARKS.md), 1 otherwise.
+        #[arg(long)]
+        ensemble: Option<usize>,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
     /// confusion.csv/.png, rotation.csv and, for renders, difficulty.csv (accuracy per tercile
@@ -192,8 +200,8 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
             cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride } => {
-            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience }, seed, threads, &device, stem_stride)
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, ensemble } => {
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, stem_stride)
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
@@ -375,13 +383,40 @@ fn subset(p: &Prepared, split: &str, size: usize, pca: Option<&qc::pca::PcaBasis
 struct TrainBudget {
     epochs: usize,
     patience: usize,
+    /// Networks in the model (None: the task's default, see `default_ensemble`).
+    ensemble: Option<usize>,
+}
+
+/// Networks per model when `--ensemble` is not given: three for trypan crops that are not
+/// renders (on the real crops a diverse three-network ensemble was more accurate than one
+/// network on every held-out fold, BENCHMARKS.md), one otherwise (rendered trypan crops are
+/// classified perfectly by one network; the other tasks were not measured with ensembles).
+fn default_ensemble(task: Task, is_render: bool) -> usize {
+    if task == Task::Trypan && !is_render { 3 } else { 1 }
+}
+
+/// The recipe of ensemble network `k` (0-based): `(stem stride, patience, seed)`. A cycle of
+/// three: as given; the other stem stride; the whole learning-rate schedule. Network k has
+/// seed + k: with one seed, "whole schedule" retraces network 0 until it stops and, when the
+/// best epoch comes early, ends with the same weights.
+fn member_recipe(k: usize, stem_stride: i64, budget: &TrainBudget, seed: u64) -> (i64, usize, u64) {
+    let other = if stem_stride == 1 { 2 } else { 1 };
+    let seed = seed + k as u64;
+    match k % 3 {
+        0 => (stem_stride, budget.patience, seed),
+        1 => (other, budget.patience, seed),
+        _ => (stem_stride, budget.epochs, seed),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, budget: TrainBudget, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
-    let TrainBudget { epochs, patience } = budget;
+    let TrainBudget { epochs, patience, .. } = budget;
     if epochs == 0 || patience == 0 {
         bail!("--epochs and --patience must be at least 1");
+    }
+    if budget.ensemble == Some(0) || budget.ensemble.is_some_and(|n| n > 12) {
+        bail!("--ensemble must be between 1 and 12 networks");
     }
     tch::set_num_threads(threads);
     let dev = pick_device(device)?;
@@ -446,8 +481,9 @@ fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arc
             counts,
             early_stopping_on: format!("val split (validation loss, patience {patience}); temperature fitted on val"),
         },
+        ensemble: Vec::new(),
     };
-    let opts = qc::train::TrainOptions {
+    let base_opts = qc::train::TrainOptions {
         recipe: qc::train::Recipe::parse(recipe)?,
         max_epochs: epochs,
         patience,
@@ -456,37 +492,70 @@ fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arc
         class_weights: p.set.task.is_none(),
         device: dev,
     };
-    eprintln!("training {} ({} train, {} val, channels {:?}, recipe {}, ≤ {epochs} epochs, {threads} threads)", p.task.name(), tr.n(), va.n(), meta.channels, recipe);
-    let pb = bar(epochs as u64, "epoch");
+    let n_nets = budget.ensemble.unwrap_or_else(|| default_ensemble(p.task, p.set.task.is_some()));
+    eprintln!(
+        "training {} ({} train, {} val, channels {:?}, recipe {}, ≤ {epochs} epochs, {threads} threads{})",
+        p.task.name(),
+        tr.n(),
+        va.n(),
+        meta.channels,
+        recipe,
+        if n_nets > 1 { format!(", ensemble of {n_nets} networks") } else { String::new() }
+    );
     let t0 = std::time::Instant::now();
-    let trained = qc::train::train(meta, &tr, &va, &opts, &mut |l| {
-        pb.inc(1);
-        let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
-        if pb.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            pb.println(line);
+    let mut model: Option<qc::model::Classifier> = None;
+    let mut histories = Vec::new();
+    for k in 0..n_nets {
+        let (stride, net_patience, net_seed) = member_recipe(k, stem_stride, &budget, seed);
+        let mut m = meta.clone();
+        m.net.stem_stride = stride;
+        let opts = qc::train::TrainOptions { patience: net_patience, seed: net_seed, ..base_opts.clone() };
+        let label = if n_nets > 1 { format!("net {}/{n_nets}", k + 1) } else { "epoch".into() };
+        if n_nets > 1 {
+            eprintln!("network {}/{n_nets}: stem stride {stride}, patience {net_patience}, seed {net_seed}", k + 1);
         }
-    })?;
-    pb.finish_and_clear();
-    let mut model = trained.model;
+        let pb = bar(epochs as u64, &label);
+        let trained = qc::train::train(m, &tr, &va, &opts, &mut |l| {
+            pb.inc(1);
+            let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
+        })?;
+        pb.finish_and_clear();
+        if n_nets > 1 {
+            eprintln!("network {}/{n_nets}: best epoch {} of {}, T {:.2}", k + 1, trained.best_epoch, trained.history.len(), trained.model.meta.temperature);
+        }
+        histories.push(trained.history);
+        match model.as_mut() {
+            None => model = Some(trained.model),
+            Some(primary) => primary.push_member(trained.model, net_patience)?,
+        }
+    }
+    let mut model = model.context("no network trained")?;
     let probs = model.predict_proba(&va.x, va.n(), 128)?;
     let yv: Vec<usize> = va.y.iter().map(|&v| v as usize).collect();
     let rep = qc::metrics::report(&probs, &yv, &p.classes)?;
-    let secs: Vec<f64> = trained.history.iter().map(|h| h.seconds).collect();
+    let secs: Vec<f64> = histories.iter().flatten().map(|h| h.seconds).collect();
     model.meta.val_metrics = serde_json::json!({
         "accuracy": rep.accuracy, "kappa": rep.kappa, "macro_f1": rep.macro_f1, "auroc": rep.auroc, "ece": rep.ece,
         "note": "val was used for early stopping and temperature: these are selection-biased validation figures",
+        "networks": n_nets,
         "mean_epoch_s": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
         "train_wall_s": t0.elapsed().as_secs_f64(),
     });
     model.save(out)?;
-    let hist = serde_json::to_string_pretty(&trained.history)?;
-    qc::io::write_file(&out.join("history.json"), hist.as_bytes())?;
+    for (k, h) in histories.iter().enumerate() {
+        let name = if k == 0 { "history.json".to_string() } else { format!("history_member{k}.json") };
+        qc::io::write_file(&out.join(name), serde_json::to_string_pretty(h)?.as_bytes())?;
+    }
     eprintln!(
-        "best epoch {} of {} (mean {:.1} s/epoch, {:.0} s total, {} parameters); val: accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}, T {:.2} -> {}",
-        trained.best_epoch,
-        trained.history.len(),
+        "best epoch {} of {}{} (mean {:.1} s/epoch, {:.0} s total, {} parameters); val: accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}, T {:.2} -> {}",
+        model.meta.best_epoch,
+        histories[0].len(),
+        if n_nets > 1 { format!(" for network 1 of {n_nets}") } else { String::new() },
         secs.iter().sum::<f64>() / secs.len().max(1) as f64,
         t0.elapsed().as_secs_f64(),
         model.n_parameters(),
@@ -522,9 +591,8 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     }
     std::fs::create_dir_all(out)?;
     let y: Vec<usize> = ev.y.iter().map(|&v| v as usize).collect();
-    let logits = model.logits(&ev.x, ev.n(), 64)?;
-    let probs = qc::model::probs_from_logits(&logits, model.meta.temperature)?;
-    let raw = qc::model::probs_from_logits(&logits, 1.0)?;
+    let probs = model.predict_proba(&ev.x, ev.n(), 64)?;
+    let raw = model.predict_proba_uncalibrated(&ev.x, ev.n(), 64)?;
     let rep = qc::metrics::report(&probs, &y, &p.classes)?;
     let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
     let rot = qc::train::rotation_robustness(&model, &ev)?;
@@ -552,15 +620,16 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let m = ev.n().min(256);
     let d = ev.c * size * size;
     let t = std::time::Instant::now();
-    let _ = model.logits(&ev.x[..m * d], m, 64)?;
+    let _ = model.predict_proba(&ev.x[..m * d], m, 64)?;
     let ips64 = m as f64 / t.elapsed().as_secs_f64();
     let m1 = m.min(64);
     let t = std::time::Instant::now();
-    let _ = model.logits(&ev.x[..m1 * d], m1, 1)?;
+    let _ = model.predict_proba(&ev.x[..m1 * d], m1, 1)?;
     let ips1 = m1 as f64 / t.elapsed().as_secs_f64();
     let mut json = serde_json::json!({
         "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
         "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
+        "networks": model.n_networks(),
         "rotation": rot,
         "dihedral_tta": {"accuracy": tta.accuracy, "kappa": tta.kappa, "macro_f1": tta.macro_f1, "auroc": tta.auroc, "ece": tta.ece,
             "note": "mean calibrated probability over the 8 rotations/flips of each image (reported only; qc classify uses one view)"},
@@ -590,6 +659,9 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
         rc.push_str(&format!("{a},{acc:.6}\n"));
     }
     qc::io::write_file(&out.join("rotation.csv"), rc.as_bytes())?;
+    if model.n_networks() > 1 {
+        println!("{}: ensemble of {} networks (calibrated probabilities averaged)", model_dir.display(), model.n_networks());
+    }
     println!(
         "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",
         rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1

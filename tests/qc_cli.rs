@@ -64,8 +64,18 @@ fn classify_real_val_crops_after_training_on_real_train_split() {
     let Some(real) = real_trypan() else { return };
     let d = tempfile::tempdir().expect("tmp");
     let m = d.path().join("m");
-    let out = mabtwin(&["qc", "train", "--task", "trypan", "--data", s(&real), "--out", s(&m), "--epochs", "8"]);
+    let out = mabtwin(&["qc", "train", "--task", "trypan", "--data", s(&real), "--out", s(&m), "--epochs", "10"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Real trypan crops get the diverse three-network ensemble by default.
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
+    let members = meta["ensemble"].as_array().expect("ensemble in model.json");
+    assert_eq!(members.len(), 2, "{meta}");
+    assert_eq!(members[0]["net"]["stem_stride"], 1, "network 2 has the other stem stride");
+    assert_eq!(members[1]["patience"], 10, "network 3 runs the whole schedule (patience = --epochs)");
+    assert_eq!(meta["val_metrics"]["networks"], 3);
+    for f in ["member1.safetensors", "member2.safetensors", "history_member1.json", "history_member2.json"] {
+        assert!(m.join(f).is_file(), "missing {f}");
+    }
     let labels = std::fs::read_to_string(real.join("crops64/labels.csv")).expect("labels");
     let val: Vec<(String, String)> = labels
         .lines()

@@ -93,6 +93,25 @@ pub struct ModelMeta {
     pub val_metrics: serde_json::Value,
     pub versions: serde_json::Value,
     pub manifest: Manifest,
+    /// Further networks averaged with the primary one described above (an ensemble; empty for
+    /// a single network and in models saved before ensembles existed). Every member shares
+    /// the classes, input size, channels, normalisation and PCA basis above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<MemberMeta>,
+}
+
+/// One further member of an ensemble: its own architecture settings, weights and temperature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberMeta {
+    /// Weight file name, next to `model.json` (a plain file name, no path).
+    pub weights: String,
+    pub net: NetConfig,
+    pub temperature: f64,
+    pub seed: u64,
+    /// Early-stopping patience it was trained with.
+    pub patience: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
 }
 
 fn conv(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> nn::Conv2D {
@@ -229,35 +248,110 @@ pub fn build_input(img: &GreyImage, pca: Option<(&PcaBasis, &[u8])>) -> Result<V
     Ok(x)
 }
 
-/// A classifier: weights + sidecar.
+/// The weights of one further ensemble member.
+#[derive(Debug)]
+pub struct Member {
+    pub vs: nn::VarStore,
+    pub net: Net,
+}
+
+/// A classifier: weights + sidecar. With `meta.ensemble` non-empty it is an ensemble: the
+/// primary network (`vs`, `net`) plus `members`, whose calibrated probabilities are averaged.
 #[derive(Debug)]
 pub struct Classifier {
     pub vs: nn::VarStore,
     pub net: Net,
     pub meta: ModelMeta,
+    /// Further members, in the order of `meta.ensemble`.
+    pub members: Vec<Member>,
+}
+
+/// A weight-file name that stays inside the model folder.
+fn check_weight_name(mj: &Path, name: &str) -> Result<()> {
+    let plain = !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != ".." && name.ends_with(".safetensors");
+    if plain { Ok(()) } else { Err(QcError::format(mj, format!("ensemble weight file `{name}` must be a plain `*.safetensors` file name next to model.json"))) }
+}
+
+/// Logits of `net` for `n` inputs `[n][c][s][s]` in batches of `batch` (eval mode).
+fn net_logits(net: &Net, dev: Device, x: &[f32], n: usize, c: usize, s: usize, batch: usize) -> Result<Tensor> {
+    if x.len() != n * c * s * s {
+        return Err(QcError::Shape { expected: format!("[{n}, {c}, {s}, {s}]"), got: format!("{} values", x.len()) });
+    }
+    let mut outs = Vec::new();
+    tch::no_grad(|| -> Result<()> {
+        for start in (0..n).step_by(batch.max(1)) {
+            let m = batch.max(1).min(n - start);
+            let t = Tensor::f_from_slice(&x[start * c * s * s..(start + m) * c * s * s])?
+                .f_view([m as i64, c as i64, s as i64, s as i64])?
+                .f_to_device(dev)?;
+            outs.push(net.forward_t(&t, false).f_to_device(Device::Cpu)?);
+        }
+        Ok(())
+    })?;
+    if outs.is_empty() {
+        return Err(QcError::Empty { what: "inputs" });
+    }
+    Ok(Tensor::f_cat(&outs, 0)?)
 }
 
 impl Classifier {
-    /// Fresh, randomly initialised classifier on `device`.
+    /// Fresh, randomly initialised classifier on `device` (a single network).
     pub fn new(meta: ModelMeta, device: Device) -> Self {
         let vs = nn::VarStore::new(device);
         let net = Net::new(&vs.root(), &meta.net);
-        Self { vs, net, meta }
+        Self { vs, net, meta, members: Vec::new() }
     }
 
-    /// Number of trainable parameters.
+    /// Number of trainable parameters (all members of an ensemble).
     pub fn n_parameters(&self) -> i64 {
-        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+        let count = |vs: &nn::VarStore| vs.trainable_variables().iter().map(|t| t.numel() as i64).sum::<i64>();
+        count(&self.vs) + self.members.iter().map(|m| count(&m.vs)).sum::<i64>()
     }
 
-    /// Write `model.safetensors` and `model.json` into `dir` (created if needed).
+    /// Number of networks (1 for a single classifier).
+    pub fn n_networks(&self) -> usize {
+        1 + self.members.len()
+    }
+
+    /// Add the trained `other` as a further ensemble member (trained with `patience`). It must
+    /// take the same inputs and give the same classes.
+    pub fn push_member(&mut self, other: Classifier, patience: usize) -> Result<()> {
+        let (a, b) = (&self.meta, &other.meta);
+        if a.classes != b.classes || a.input_size != b.input_size || a.channels != b.channels || a.pca != b.pca || a.task != b.task {
+            return Err(QcError::Shape {
+                expected: format!("a member for task {} with classes {:?}, {} px, channels {:?} and the same PCA basis", a.task, a.classes, a.input_size, a.channels),
+                got: format!("task {}, classes {:?}, {} px, channels {:?}", b.task, b.classes, b.input_size, b.channels),
+            });
+        }
+        let i = self.members.len() + 1;
+        self.meta.ensemble.push(MemberMeta {
+            weights: format!("member{i}.safetensors"),
+            net: b.net.clone(),
+            temperature: b.temperature,
+            seed: b.seed,
+            patience,
+            epochs_run: b.epochs_run,
+            best_epoch: b.best_epoch,
+        });
+        self.members.push(Member { vs: other.vs, net: other.net });
+        Ok(())
+    }
+
+    /// Write `model.safetensors` (+ one `memberK.safetensors` per further ensemble member) and
+    /// `model.json` into `dir` (created if needed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| QcError::io(dir, e))?;
         // Weights first, each file atomically; model.json last marks a complete model.
-        let weights = dir.join("model.safetensors");
-        let tmp = crate::io::temp_path(&weights).with_extension("safetensors");
-        self.vs.save(&tmp)?;
-        std::fs::rename(&tmp, &weights).map_err(|e| QcError::io(&weights, e))?;
+        let write = |vs: &nn::VarStore, name: &str| -> Result<()> {
+            let weights = dir.join(name);
+            let tmp = crate::io::temp_path(&weights).with_extension("safetensors");
+            vs.save(&tmp)?;
+            std::fs::rename(&tmp, &weights).map_err(|e| QcError::io(&weights, e))
+        };
+        write(&self.vs, "model.safetensors")?;
+        for (m, mm) in self.members.iter().zip(&self.meta.ensemble) {
+            write(&m.vs, &mm.weights)?;
+        }
         let json = serde_json::to_string_pretty(&self.meta)?;
         crate::io::write_file(&dir.join("model.json"), json.as_bytes())
     }
@@ -270,8 +364,23 @@ impl Classifier {
         if meta.format_version != FORMAT_VERSION {
             return Err(QcError::format(&mj, format!("format version {} (expected {FORMAT_VERSION})", meta.format_version)));
         }
+        let mut members = Vec::new();
+        for mm in &meta.ensemble {
+            check_weight_name(&mj, &mm.weights)?;
+            if mm.net.in_channels != meta.net.in_channels || mm.net.n_classes != meta.net.n_classes {
+                return Err(QcError::format(&mj, format!("ensemble member `{}` takes {} channels / {} classes, the model {} / {}", mm.weights, mm.net.in_channels, mm.net.n_classes, meta.net.in_channels, meta.net.n_classes)));
+            }
+            if !(mm.temperature.is_finite() && mm.temperature > 0.0) {
+                return Err(QcError::format(&mj, format!("ensemble member `{}`: temperature {} is not a positive number", mm.weights, mm.temperature)));
+            }
+            let mut vs = nn::VarStore::new(device);
+            let net = Net::new(&vs.root(), &mm.net);
+            vs.load(dir.join(&mm.weights))?;
+            members.push(Member { vs, net });
+        }
         let mut c = Self::new(meta, device);
         c.vs.load(dir.join("model.safetensors"))?;
+        c.members = members;
         Ok(c)
     }
 
@@ -280,34 +389,37 @@ impl Classifier {
         self.meta.channels.len()
     }
 
-    /// Logits for `n` inputs laid out `[n][C][H][W]` in `x`, in batches of `batch` (eval mode).
+    /// Logits of the primary network for `n` inputs laid out `[n][C][H][W]` in `x`, in
+    /// batches of `batch` (eval mode). For an ensemble, probabilities come from
+    /// [`Classifier::predict_proba`], not from these.
     pub fn logits(&self, x: &[f32], n: usize, batch: usize) -> Result<Tensor> {
-        let (c, s) = (self.n_channels(), self.meta.input_size);
-        if x.len() != n * c * s * s {
-            return Err(QcError::Shape { expected: format!("[{n}, {c}, {s}, {s}]"), got: format!("{} values", x.len()) });
-        }
-        let dev = self.vs.device();
-        let mut outs = Vec::new();
-        tch::no_grad(|| -> Result<()> {
-            for start in (0..n).step_by(batch.max(1)) {
-                let m = batch.max(1).min(n - start);
-                let t = Tensor::f_from_slice(&x[start * c * s * s..(start + m) * c * s * s])?
-                    .f_view([m as i64, c as i64, s as i64, s as i64])?
-                    .f_to_device(dev)?;
-                outs.push(self.net.forward_t(&t, false).f_to_device(Device::Cpu)?);
-            }
-            Ok(())
-        })?;
-        if outs.is_empty() {
-            return Err(QcError::Empty { what: "inputs" });
-        }
-        Ok(Tensor::f_cat(&outs, 0)?)
+        net_logits(&self.net, self.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)
     }
 
-    /// Calibrated probabilities softmax(logits / T), `[n][K]`.
+    /// Mean over the networks of softmax(logits / T), each with its own temperature when
+    /// `calibrated`, else T = 1.
+    fn mean_proba(&self, x: &[f32], n: usize, batch: usize, calibrated: bool) -> Result<Vec<Vec<f64>>> {
+        let t = |t: f64| if calibrated { t } else { 1.0 };
+        let mut acc = probs_from_logits(&self.logits(x, n, batch)?, t(self.meta.temperature))?;
+        for (m, mm) in self.members.iter().zip(&self.meta.ensemble) {
+            let l = net_logits(&m.net, m.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)?;
+            let p = probs_from_logits(&l, t(mm.temperature))?;
+            acc.iter_mut().zip(&p).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
+        }
+        let k = self.n_networks() as f64;
+        acc.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v /= k));
+        Ok(acc)
+    }
+
+    /// Calibrated probabilities softmax(logits / T), `[n][K]`; for an ensemble the mean of the
+    /// members' calibrated probabilities.
     pub fn predict_proba(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
-        let l = self.logits(x, n, batch)?;
-        probs_from_logits(&l, self.meta.temperature)
+        self.mean_proba(x, n, batch, true)
+    }
+
+    /// Probabilities before temperature scaling (T = 1 for every network), `[n][K]`.
+    pub fn predict_proba_uncalibrated(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
+        self.mean_proba(x, n, batch, false)
     }
 
     /// Test-time augmentation: the mean of the calibrated probabilities over the 8 dihedral

@@ -9,7 +9,7 @@
 //! identical weights on CPU.
 
 use crate::error::{QcError, Result};
-use crate::model::{Classifier, ModelMeta, probs_from_logits};
+use crate::model::{Classifier, ModelMeta};
 use crate::rng;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -284,7 +284,7 @@ pub fn rotation_robustness(model: &Classifier, data: &Tensors) -> Result<Rotatio
     for k in 0..4i64 {
         let xr = x.f_rot90(k, [2, 3])?.f_contiguous()?;
         let v: Vec<f32> = Vec::<f32>::try_from(xr.f_flatten(0, -1)?)?;
-        let p = probs_from_logits(&model.logits(&v, n, 128)?, 1.0)?;
+        let p = model.predict_proba_uncalibrated(&v, n, 128)?;
         let am = crate::metrics::argmax(&p);
         let acc = am.iter().zip(&data.y).filter(|(a, b)| **a as i64 == **b).count() as f64 / n.max(1) as f64;
         accs.push(((k * 90) as u32, acc));

@@ -164,6 +164,7 @@ fn tiny_meta(task: Task, widths: [i64; 4]) -> ModelMeta {
         val_metrics: serde_json::Value::Null,
         versions: serde_json::Value::Null,
         manifest: Default::default(),
+        ensemble: Vec::new(),
     }
 }
 
@@ -190,6 +191,52 @@ fn save_load_round_trip_is_exact() {
     let b = Vec::<f32>::try_from(back.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
     assert_eq!(a, b);
     assert!(Classifier::load(&dir.path().join("nope"), tch::Device::Cpu).is_err());
+}
+
+#[test]
+fn an_ensemble_averages_its_members_round_trips_and_refuses_bad_members() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let data = trypan_tensors(1, 0, 6);
+    tch::manual_seed(5);
+    let mut a = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
+    tch::manual_seed(6);
+    let mut meta_b = tiny_meta(Task::Trypan, [8, 8, 16, 16]);
+    meta_b.net.stem_stride = 1;
+    meta_b.temperature = 2.0;
+    let b = Classifier::new(meta_b, tch::Device::Cpu);
+    let (pa, pb) = (a.predict_proba(&data.x, 6, 4).expect("a"), b.predict_proba(&data.x, 6, 4).expect("b"));
+    let n_a = a.n_parameters();
+    a.push_member(b, 8).expect("same inputs and classes");
+    assert_eq!(a.n_networks(), 2);
+    assert_eq!(a.n_parameters(), 2 * n_a, "same widths, the stem stride has no parameters");
+    // The ensemble's probabilities are the mean of the members' calibrated ones.
+    let pe = a.predict_proba(&data.x, 6, 4).expect("ensemble");
+    for i in 0..6 {
+        for k in 0..2 {
+            assert!((pe[i][k] - 0.5 * (pa[i][k] + pb[i][k])).abs() < 1e-9, "row {i} class {k}");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    a.save(dir.path()).expect("save");
+    assert!(dir.path().join("member1.safetensors").is_file());
+    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
+    assert_eq!(back.meta, a.meta);
+    assert_eq!(back.meta.ensemble[0].temperature, 2.0);
+    assert_eq!(back.predict_proba(&data.x, 6, 4).expect("loaded"), pe);
+    // A member for other classes is refused.
+    let other = Classifier::new(tiny_meta(Task::Microcarrier, [8, 8, 16, 16]), tch::Device::Cpu);
+    assert!(a.push_member(other, 8).is_err());
+    // A sidecar whose member file points outside the folder is refused with a clear error.
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
+    v["ensemble"][0]["weights"] = serde_json::json!("../elsewhere.safetensors");
+    std::fs::write(dir.path().join("model.json"), v.to_string()).expect("write");
+    let e = Classifier::load(dir.path(), tch::Device::Cpu).expect_err("path outside");
+    assert!(e.to_string().contains("plain `*.safetensors` file name"), "{e}");
+    // A missing member file is an error, not a smaller ensemble.
+    v["ensemble"][0]["weights"] = serde_json::json!("member9.safetensors");
+    std::fs::write(dir.path().join("model.json"), v.to_string()).expect("write");
+    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err());
 }
 
 #[test]
