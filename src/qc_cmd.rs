@@ -595,6 +595,14 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let raw = model.predict_proba_uncalibrated(&ev.x, ev.n(), 64)?;
     let rep = qc::metrics::report(&probs, &y, &p.classes)?;
     let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
+    // Each network of an ensemble on its own (how much the average adds).
+    let mut per_network = Vec::new();
+    if model.n_networks() > 1 {
+        for k in 0..model.n_networks() {
+            let pk = model.network_proba(k, &ev.x, ev.n(), 64)?;
+            per_network.push(qc::metrics::argmax(&pk).iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64);
+        }
+    }
     let rot = qc::train::rotation_robustness(&model, &ev)?;
     // The same images through 8-view test-time augmentation, reported beside the plain figures
     // (classify does not use it: on real crops it did not help consistently, BENCHMARKS.md).
@@ -629,7 +637,7 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let mut json = serde_json::json!({
         "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
         "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
-        "networks": model.n_networks(),
+        "networks": model.n_networks(), "accuracy_per_network": per_network,
         "rotation": rot,
         "dihedral_tta": {"accuracy": tta.accuracy, "kappa": tta.kappa, "macro_f1": tta.macro_f1, "auroc": tta.auroc, "ece": tta.ece,
             "note": "mean calibrated probability over the 8 rotations/flips of each image (reported only; qc classify uses one view)"},
@@ -660,7 +668,8 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     }
     qc::io::write_file(&out.join("rotation.csv"), rc.as_bytes())?;
     if model.n_networks() > 1 {
-        println!("{}: ensemble of {} networks (calibrated probabilities averaged)", model_dir.display(), model.n_networks());
+        let accs: Vec<String> = per_network.iter().map(|a| format!("{a:.4}")).collect();
+        println!("{}: ensemble of {} networks (calibrated probabilities averaged); each alone: accuracy {}", model_dir.display(), model.n_networks(), accs.join(" / "));
     }
     println!(
         "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",

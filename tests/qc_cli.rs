@@ -76,6 +76,14 @@ fn classify_real_val_crops_after_training_on_real_train_split() {
     for f in ["member1.safetensors", "member2.safetensors", "history_member1.json", "history_member2.json"] {
         assert!(m.join(f).is_file(), "missing {f}");
     }
+    let rep = d.path().join("rep");
+    let out = mabtwin(&["qc", "eval", "--model", s(&m), "--data", s(&real), "--out", s(&rep), "--split", "val"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ensemble of 3 networks"));
+    let mj: serde_json::Value = serde_json::from_slice(&std::fs::read(rep.join("metrics.json")).expect("metrics")).expect("json");
+    let per = mj["accuracy_per_network"].as_array().expect("accuracy_per_network");
+    assert_eq!(per.len(), 3, "{mj}");
+    assert!(per.iter().all(|a| a.as_f64().is_some_and(|v| (0.5..=1.0).contains(&v))), "{per:?}");
     let labels = std::fs::read_to_string(real.join("crops64/labels.csv")).expect("labels");
     let val: Vec<(String, String)> = labels
         .lines()

@@ -411,6 +411,21 @@ impl Classifier {
         Ok(acc)
     }
 
+    /// Calibrated probabilities of network `k` alone (0 = the primary network, k ≥ 1 the
+    /// further ensemble members), `[n][K]`.
+    pub fn network_proba(&self, k: usize, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
+        if k == 0 {
+            return probs_from_logits(&self.logits(x, n, batch)?, self.meta.temperature);
+        }
+        match (self.members.get(k - 1), self.meta.ensemble.get(k - 1)) {
+            (Some(m), Some(mm)) => {
+                let l = net_logits(&m.net, m.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)?;
+                probs_from_logits(&l, mm.temperature)
+            }
+            _ => Err(QcError::Shape { expected: format!("a network index below {}", self.n_networks()), got: k.to_string() }),
+        }
+    }
+
     /// Calibrated probabilities softmax(logits / T), `[n][K]`; for an ensemble the mean of the
     /// members' calibrated probabilities.
     pub fn predict_proba(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {

@@ -212,6 +212,9 @@ fn an_ensemble_averages_its_members_round_trips_and_refuses_bad_members() {
     assert_eq!(a.n_parameters(), 2 * n_a, "same widths, the stem stride has no parameters");
     // The ensemble's probabilities are the mean of the members' calibrated ones.
     let pe = a.predict_proba(&data.x, 6, 4).expect("ensemble");
+    assert_eq!(a.network_proba(0, &data.x, 6, 4).expect("net 0"), pa);
+    assert_eq!(a.network_proba(1, &data.x, 6, 4).expect("net 1"), pb);
+    assert!(a.network_proba(2, &data.x, 6, 4).is_err());
     for i in 0..6 {
         for k in 0..2 {
             assert!((pe[i][k] - 0.5 * (pa[i][k] + pb[i][k])).abs() < 1e-9, "row {i} class {k}");
