@@ -599,8 +599,7 @@ fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, thre
     let mut per_network = Vec::new();
     if model.n_networks() > 1 {
         for k in 0..model.n_networks() {
-            let pk = model.network_proba(k, &ev.x, ev.n(), 64)?;
-            per_network.push(qc::metrics::argmax(&pk).iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64);
+            per_network.push(qc::metrics::report(&model.network_proba(k, &ev.x, ev.n(), 64)?, &y, &p.classes)?.accuracy);
         }
     }
     let rot = qc::train::rotation_robustness(&model, &ev)?;

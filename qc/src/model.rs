@@ -396,34 +396,32 @@ impl Classifier {
         net_logits(&self.net, self.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)
     }
 
+    /// Logits and temperature of network `k` (0 = the primary network, k ≥ 1 the further
+    /// ensemble members).
+    fn network_logits(&self, k: usize, x: &[f32], n: usize, batch: usize) -> Result<(Tensor, f64)> {
+        if k == 0 {
+            return Ok((self.logits(x, n, batch)?, self.meta.temperature));
+        }
+        match (self.members.get(k - 1), self.meta.ensemble.get(k - 1)) {
+            (Some(m), Some(mm)) => Ok((net_logits(&m.net, m.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)?, mm.temperature)),
+            _ => Err(QcError::Shape { expected: format!("a network index below {}", self.n_networks()), got: k.to_string() }),
+        }
+    }
+
     /// Mean over the networks of softmax(logits / T), each with its own temperature when
     /// `calibrated`, else T = 1.
     fn mean_proba(&self, x: &[f32], n: usize, batch: usize, calibrated: bool) -> Result<Vec<Vec<f64>>> {
-        let t = |t: f64| if calibrated { t } else { 1.0 };
-        let mut acc = probs_from_logits(&self.logits(x, n, batch)?, t(self.meta.temperature))?;
-        for (m, mm) in self.members.iter().zip(&self.meta.ensemble) {
-            let l = net_logits(&m.net, m.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)?;
-            let p = probs_from_logits(&l, t(mm.temperature))?;
-            acc.iter_mut().zip(&p).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
-        }
-        let k = self.n_networks() as f64;
-        acc.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v /= k));
-        Ok(acc)
+        mean_probs((0..self.n_networks()).map(|k| {
+            let (l, t) = self.network_logits(k, x, n, batch)?;
+            probs_from_logits(&l, if calibrated { t } else { 1.0 })
+        }))
     }
 
     /// Calibrated probabilities of network `k` alone (0 = the primary network, k ≥ 1 the
     /// further ensemble members), `[n][K]`.
     pub fn network_proba(&self, k: usize, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
-        if k == 0 {
-            return probs_from_logits(&self.logits(x, n, batch)?, self.meta.temperature);
-        }
-        match (self.members.get(k - 1), self.meta.ensemble.get(k - 1)) {
-            (Some(m), Some(mm)) => {
-                let l = net_logits(&m.net, m.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)?;
-                probs_from_logits(&l, mm.temperature)
-            }
-            _ => Err(QcError::Shape { expected: format!("a network index below {}", self.n_networks()), got: k.to_string() }),
-        }
+        let (l, t) = self.network_logits(k, x, n, batch)?;
+        probs_from_logits(&l, t)
     }
 
     /// Calibrated probabilities softmax(logits / T), `[n][K]`; for an ensemble the mean of the
@@ -448,21 +446,31 @@ impl Classifier {
             return Err(QcError::Shape { expected: format!("[{n}, {c}, {s}, {s}]"), got: format!("{} values", x.len()) });
         }
         let t = Tensor::f_from_slice(x)?.f_view([n as i64, c as i64, s as i64, s as i64])?;
-        let mut sum: Option<Vec<Vec<f64>>> = None;
-        for k in 0..8i64 {
+        mean_probs((0..8i64).map(|k| {
             let r = t.f_rot90(k % 4, [2, 3])?;
             let r = if k >= 4 { r.f_flip([3])? } else { r };
             let v = Vec::<f32>::try_from(r.f_contiguous()?.f_flatten(0, -1)?)?;
-            let p = self.predict_proba(&v, n, batch)?;
-            match sum.as_mut() {
-                None => sum = Some(p),
-                Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y)),
-            }
-        }
-        let mut out = sum.ok_or(QcError::Empty { what: "inputs" })?;
-        out.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v /= 8.0));
-        Ok(out)
+            self.predict_proba(&v, n, batch)
+        }))
     }
+}
+
+/// The element-wise mean of several `[n][K]` probability tables (ensemble members, test-time
+/// views); the first error stops it.
+fn mean_probs(parts: impl Iterator<Item = Result<Vec<Vec<f64>>>>) -> Result<Vec<Vec<f64>>> {
+    let mut sum: Option<Vec<Vec<f64>>> = None;
+    let mut count = 0usize;
+    for p in parts {
+        let p = p?;
+        count += 1;
+        match sum.as_mut() {
+            None => sum = Some(p),
+            Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y)),
+        }
+    }
+    let mut out = sum.ok_or(QcError::Empty { what: "probability tables" })?;
+    out.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v /= count as f64));
+    Ok(out)
 }
 
 /// softmax(logits / T) as nested vectors.
