@@ -13,7 +13,7 @@ mod output;
 #[path = "../plot.rs"]
 #[allow(dead_code)]
 mod plot;
-#[path = "../qc_cmd.rs"]
+#[path = "../qc_cmd/mod.rs"]
 mod qc_cmd;
 #[path = "../twin_cmd.rs"]
 mod twin_cmd;

@@ -1,0 +1,217 @@
+//! `mabtwin qc eval` (metrics, confusion, rotation, difficulty, throughput) and
+//! `mabtwin qc classify` (users' images, one clear error per unreadable file).
+
+use super::*;
+
+pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, threads: i32) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let model = load_model(model_dir)?;
+    let p = prepare(data, Some(&model.meta.task))?;
+    let split = split.map(str::to_string).unwrap_or_else(|| if p.set.splits.iter().any(|s| s == "test") { "test".into() } else { "val".into() });
+    let size = model.meta.input_size;
+    let (ev, ev_idx) = subset(&p, &split, size, model.meta.pca.as_ref())?;
+    if ev.n() == 0 {
+        bail!("no `{split}` rows in {}", data.display());
+    }
+    if ev.c != model.n_channels() {
+        bail!("model expects channels {:?}, data gives {} channel(s); render with spectral cubes or train with --no-spectral", model.meta.channels, ev.c);
+    }
+    std::fs::create_dir_all(out)?;
+    let y: Vec<usize> = ev.y.iter().map(|&v| v as usize).collect();
+    let probs = model.predict_proba(&ev.x, ev.n(), 64)?;
+    let raw = model.predict_proba_uncalibrated(&ev.x, ev.n(), 64)?;
+    let rep = qc::metrics::report(&probs, &y, &p.classes)?;
+    let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
+    // Each network of an ensemble on its own (how much the average adds).
+    let mut per_network = Vec::new();
+    if model.n_networks() > 1 {
+        for k in 0..model.n_networks() {
+            per_network.push(qc::metrics::report(&model.network_proba(k, &ev.x, ev.n(), 64)?, &y, &p.classes)?.accuracy);
+        }
+    }
+    let rot = qc::train::rotation_robustness(&model, &ev)?;
+    // The same images through 8-view test-time augmentation, reported beside the plain figures
+    // (classify does not use it: on real crops it did not help consistently, BENCHMARKS.md).
+    let tta_probs = model.predict_proba_dihedral(&ev.x, ev.n(), 64)?;
+    let tta = qc::metrics::report(&tta_probs, &y, &p.classes)?;
+    let difficulty = match &p.set.difficulty {
+        Some(d) => {
+            let pick = |v: &[f64]| ev_idx.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let correct: Vec<bool> = qc::metrics::argmax(&probs).iter().zip(&y).map(|(a, b)| a == b).collect();
+            Some(qc::metrics::difficulty_report(&pick(&d.blur_px), &pick(&d.photons_at_background), &correct)?)
+        }
+        None => {
+            println!(
+                "difficulty.csv not written: {}'s labels.csv has no {}/{} columns (only renders record them)",
+                data.display(),
+                render::BLUR_PX,
+                render::PHOTONS_AT_BACKGROUND
+            );
+            None
+        }
+    };
+    // Throughput on up to 256 images: batch 64 vs batch 1, same process.
+    let m = ev.n().min(256);
+    let d = ev.c * size * size;
+    let t = std::time::Instant::now();
+    let _ = model.predict_proba(&ev.x[..m * d], m, 64)?;
+    let ips64 = m as f64 / t.elapsed().as_secs_f64();
+    let m1 = m.min(64);
+    let t = std::time::Instant::now();
+    let _ = model.predict_proba(&ev.x[..m1 * d], m1, 1)?;
+    let ips1 = m1 as f64 / t.elapsed().as_secs_f64();
+    let mut json = serde_json::json!({
+        "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
+        "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,
+        "networks": model.n_networks(), "accuracy_per_network": per_network,
+        "rotation": rot,
+        "dihedral_tta": {"accuracy": tta.accuracy, "kappa": tta.kappa, "macro_f1": tta.macro_f1, "auroc": tta.auroc, "ece": tta.ece,
+            "note": "mean calibrated probability over the 8 rotations/flips of each image (reported only; qc classify uses one view)"},
+        "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
+    });
+    if let Some(d) = &difficulty {
+        let mut v = serde_json::to_value(d)?;
+        v["binning"] = DIFFICULTY_BINNING.into();
+        json["difficulty"] = v;
+        write_difficulty_csv(&out.join("difficulty.csv"), d)?;
+    }
+    qc::io::write_file(&out.join("metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    let mut pc = String::from("class,precision,recall,f1,support,zero_division\n");
+    for (c, m) in p.classes.iter().zip(&rep.per_class) {
+        pc.push_str(&format!("{c},{:.6},{:.6},{:.6},{},{}\n", m.precision, m.recall, m.f1, m.support, m.zero_division));
+    }
+    qc::io::write_file(&out.join("per_class.csv"), pc.as_bytes())?;
+    let mut cm = format!("true\\pred,{}\n", p.classes.join(","));
+    for (c, row) in p.classes.iter().zip(&rep.confusion) {
+        cm.push_str(&format!("{c},{}\n", row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")));
+    }
+    qc::io::write_file(&out.join("confusion.csv"), cm.as_bytes())?;
+    let title = format!("{} on {} ({split}, n = {}): accuracy {:.3}, kappa {:.3}", model.meta.task, data.display(), rep.n, rep.accuracy, rep.kappa);
+    qc::io::write_file(&out.join("confusion.png"), &qc::plot::confusion_png(&rep.confusion, &p.classes, &title)?)?;
+    let mut rc = String::from("angle_deg,accuracy\n");
+    for (a, acc) in &rot.accuracy_by_angle {
+        rc.push_str(&format!("{a},{acc:.6}\n"));
+    }
+    qc::io::write_file(&out.join("rotation.csv"), rc.as_bytes())?;
+    if model.n_networks() > 1 {
+        let accs: Vec<String> = per_network.iter().map(|a| format!("{a:.4}")).collect();
+        println!("{}: ensemble of {} networks (calibrated probabilities averaged); each alone: accuracy {}", model_dir.display(), model.n_networks(), accs.join(" / "));
+    }
+    println!(
+        "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",
+        rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1
+    );
+    println!(
+        "{split} with test-time augmentation (mean over 8 rotations/flips; not used by classify): accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}",
+        tta.accuracy,
+        tta.kappa,
+        tta.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()),
+        tta.ece
+    );
+    if let Some(d) = &difficulty {
+        let accs = |t: &qc::metrics::TercileAccuracy| {
+            t.bins.iter().map(|b| b.accuracy.map_or("n/a".into(), |a| format!("{a:.3}"))).collect::<Vec<String>>().join(" / ")
+        };
+        println!(
+            "accuracy by tercile (low / mid / high): blur_px {}; photons_at_background {} (difficulty.csv)",
+            accs(&d.blur_px),
+            accs(&d.photons_at_background)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `difficulty.csv` and metrics.json's `difficulty` bin the evaluated images.
+const DIFFICULTY_BINNING: &str = "terciles of the evaluated images' values (linear interpolation): \
+    tercile 1 is v <= q(1/3), 2 is q(1/3) < v <= q(2/3), 3 is v > q(2/3)";
+
+/// `difficulty.csv`: one row per variable and tercile with its edges, count and accuracy
+/// (empty for an empty bin).
+fn write_difficulty_csv(path: &Path, d: &qc::metrics::DifficultyReport) -> Result<()> {
+    let mut csv = String::from("variable,tercile,lo,hi,n,n_correct,accuracy\n");
+    for (name, t) in [(render::BLUR_PX, &d.blur_px), (render::PHOTONS_AT_BACKGROUND, &d.photons_at_background)] {
+        for b in &t.bins {
+            let acc = b.accuracy.map(|a| format!("{a:.6}")).unwrap_or_default();
+            csv.push_str(&format!("{name},{},{:.6},{:.6},{},{},{acc}\n", b.tercile, b.lo, b.hi, b.n, b.n_correct));
+        }
+    }
+    qc::io::write_file(path, csv.as_bytes())?;
+    Ok(())
+}
+
+pub(super) fn cmd_classify(model_dir: &Path, paths: &[PathBuf], out: Option<&Path>, strict_size: bool, threads: i32) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let model = load_model(model_dir)?;
+    if model.meta.pca.is_some() {
+        bail!(
+            "model expects channels {:?}: classify reads plain images only; pass a grey model (train with --no-spectral)",
+            model.meta.channels
+        );
+    }
+    let size = model.meta.input_size;
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(qc::io::list_images(p)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no images found in {:?}", paths);
+    }
+    let mut ok_files = Vec::new();
+    let mut x = Vec::new();
+    let (mut n_failed, mut n_resized, mut n_colour) = (0usize, 0usize, 0usize);
+    for f in &files {
+        let loaded = qc::io::load_grey(f);
+        let (img, colour) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {e}");
+                n_failed += 1;
+                continue;
+            }
+        };
+        let (a, info) = qc::io::adapt(&img, size, colour);
+        if info.resized {
+            if strict_size {
+                eprintln!("error: {}: size {}x{} != {size}x{size} (--strict-size)", f.display(), img.width, img.height);
+                n_failed += 1;
+                continue;
+            }
+            n_resized += 1;
+        }
+        if info.much_larger {
+            eprintln!("warning: {}: {}x{} is more than 4x the model size ({size}); probably not a single-cell crop", f.display(), img.width, img.height);
+        }
+        n_colour += usize::from(colour);
+        x.extend(qc::model::build_input(&a, None)?);
+        ok_files.push(f.clone());
+    }
+    if n_resized > 0 {
+        eprintln!("warning: {n_resized} image(s) were not {size}x{size}: centre-cropped to square and resized (triangle filter)");
+    }
+    if n_colour > 0 {
+        eprintln!("note: {n_colour} colour image(s) converted to grey (luma 0.299/0.587/0.114, alpha dropped)");
+    }
+    let mut csv = format!("file,class,probability{}\n", model.meta.classes.iter().map(|c| format!(",p_{c}")).collect::<String>());
+    if !ok_files.is_empty() {
+        let probs = model.predict_proba(&x, ok_files.len(), 64)?;
+        for (f, p) in ok_files.iter().zip(&probs) {
+            let k = qc::metrics::argmax(std::slice::from_ref(p))[0];
+            let line = format!("{},{},{:.4}{}", f.display(), model.meta.classes[k], p[k], p.iter().map(|v| format!(",{v:.4}")).collect::<String>());
+            println!("{line}");
+            csv.push_str(&line);
+            csv.push('\n');
+        }
+    }
+    if let Some(o) = out {
+        qc::io::write_file(o, csv.as_bytes())?;
+    }
+    if n_failed > 0 {
+        eprintln!("{n_failed} of {} file(s) failed", files.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

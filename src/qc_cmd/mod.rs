@@ -1,0 +1,395 @@
+#![allow(unreachable_pub)] // `pub` API for the hand-merged main.rs
+//! `mabtwin qc …`: render, train, eval and classify (spec `qc.md` §10). File I/O and progress
+//! bars live here; the `qc` crate does the work on buffers.
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use qc::render::{self, Difficulty, RenderConfig, Task};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod eval;
+mod report;
+mod train;
+
+use eval::{cmd_classify, cmd_eval};
+use report::{BatchArgs, ReportModels, cmd_batch, cmd_report};
+use train::{TrainBudget, cmd_train};
+
+/// `mabtwin qc` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum QcCommand {
+    /// Render a class-balanced labelled image set (PNGs, labels.csv, spectral.npy, montage.png).
+    Render {
+        /// Task: microcarrier | trypan | nes.
+        #[arg(long, default_value = "microcarrier")]
+        task: String,
+        /// Number of images.
+        #[arg(long)]
+        n: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Do not write the spectral cube.
+        #[arg(long)]
+        no_spectral: bool,
+        /// Difficulty preset: easy | default | hard.
+        #[arg(long, default_value = "default")]
+        difficulty: String,
+        /// Rayon threads for rendering (output does not depend on it).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Train a classifier on a render directory, `crops64/labels.csv` layout or class folders.
+    Train {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output model directory (model.safetensors + model.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Task: microcarrier | trypan | nes (default: from render.json, else trypan).
+        #[arg(long)]
+        task: Option<String>,
+        /// Ignore spectral cubes (grey channel only).
+        #[arg(long)]
+        no_spectral: bool,
+        /// Architecture: compact | resnet50.
+        #[arg(long, default_value = "compact")]
+        arch: String,
+        /// Recipe: fast | seed.
+        #[arg(long, default_value = "fast")]
+        recipe: String,
+        /// Maximum epochs (early stopping on validation loss, see --patience; the best epoch is kept).
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        /// Stop after this many epochs without a lower validation loss (spec: 8). A value of
+        /// --epochs or more runs the whole learning-rate schedule and keeps the best epoch.
+        #[arg(long, default_value_t = 8)]
+        patience: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Torch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+        /// Device: auto | cpu | cuda.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Stem stride of the compact net (2 = fast default; 1 = spec's setting at 64 px).
+        #[arg(long, default_value_t = 2)]
+        stem_stride: i64,
+        /// Networks in the model: 1 = a single network; N > 1 trains N diverse networks on
+        /// the same split and averages their calibrated probabilities. Network k (0-based)
+        /// varies the recipe in a cycle of three: k mod 3 = 0 as given, 1 with the other stem
+        /// stride (2 <-> 1), 2 with the whole learning-rate schedule (patience = --epochs);
+        /// its seed is --seed + k. Default: 3 for trypan crops that are not renders (real
+        /// crops: grouped 3-fold check in BENCHMARKS.md), 1 otherwise.
+        #[arg(long)]
+        ensemble: Option<usize>,
+    },
+    /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
+    /// confusion.csv/.png, rotation.csv and, for renders, difficulty.csv (accuracy per tercile
+    /// of blur and of photons at background).
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Split to evaluate (default: `test` if present, else `val`).
+        #[arg(long)]
+        split: Option<String>,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
+    /// QC of a simulated batch: render each culture day's bead images and trypan crops from
+    /// the simulated state, classify them with the two models, and report class fractions,
+    /// image viability, HyperScore and a pass/warn/fail verdict per day (report.csv,
+    /// report.json, hyperscore.png).
+    ///
+    /// Example: mabtwin qc report baseline --bead-model models/bead --trypan-model models/trypan --out runs/qc
+    Report {
+        /// Scenario file (TOML) or built-in name.
+        scenario: String,
+        /// Microcarrier model (trained with --task microcarrier).
+        #[arg(long)]
+        bead_model: PathBuf,
+        /// Trypan-blue model (trained with --task trypan, rendered or real crops).
+        #[arg(long)]
+        trypan_model: PathBuf,
+        /// Bead images and trypan crops rendered per day.
+        #[arg(long, default_value_t = 24)]
+        images_per_day: usize,
+        #[command(flatten)]
+        day: DayRenderArgs,
+    },
+    /// QC of a finished `mabtwin simulate` run: read RUN_DIR/truth.csv, render each whole
+    /// culture day's bead images and trypan crops from the true state, classify them, and
+    /// write qc_daily.csv, qc_daily.json and hyperscore.png (class fractions, image viability,
+    /// quality value V, HyperScore, pass/warn/fail with reasons).
+    ///
+    /// `--model` takes a microcarrier and/or a trypan model (its model.json says which); the
+    /// view without one uses the shipped small model (models/qc/README.md), copied into
+    /// OUT/models/.
+    ///
+    /// Example: mabtwin simulate baseline --out runs/b && mabtwin qc batch --run runs/b --out runs/b/qc
+    Batch {
+        /// Output folder of `mabtwin simulate` (truth.csv, scenario.toml).
+        #[arg(long)]
+        run: PathBuf,
+        /// Model folder(s): at most one microcarrier and one trypan model.
+        #[arg(long)]
+        model: Vec<PathBuf>,
+        /// Bead images rendered per day (spec: 32).
+        #[arg(long, default_value_t = 32)]
+        bead_images: usize,
+        /// Trypan-blue crops rendered per day (spec: 64).
+        #[arg(long, default_value_t = 64)]
+        trypan_crops: usize,
+        #[command(flatten)]
+        day: DayRenderArgs,
+    },
+    /// Classify PNG/JPEG files or folders; prints (and with --out writes) file,class,probability.
+    Classify {
+        #[arg(long)]
+        model: PathBuf,
+        /// Files or folders (walked recursively for .png/.jpg/.jpeg, sorted).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// CSV output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Treat inputs of another size as errors instead of centre-crop + resize.
+        #[arg(long)]
+        strict_size: bool,
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
+}
+
+/// Rendering and output options shared by `qc report` and `qc batch`.
+#[derive(clap::Args, Debug)]
+pub struct DayRenderArgs {
+    /// Seed of the renderer (the simulation keeps its own seed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Difficulty preset of the rendered images: easy | default | hard.
+    #[arg(long, default_value = "default")]
+    difficulty: String,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// libtorch CPU threads.
+    #[arg(long, default_value_t = 2)]
+    threads: i32,
+}
+
+/// Run one `qc` subcommand; returns the process exit code. Errors here come from what the
+/// user gave (model folder, data folder, device, options), so they exit with code 2 like
+/// every other invalid input; per-file classification failures exit with 1.
+pub fn run(cmd: QcCommand) -> Result<ExitCode> {
+    match run_inner(cmd) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
+    match cmd {
+        QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
+            cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
+        }
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, ensemble } => {
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, stem_stride)
+        }
+        QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
+        QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
+        QcCommand::Report { scenario, bead_model, trypan_model, images_per_day, day } => {
+            let models = ReportModels { bead: &bead_model, trypan: &trypan_model };
+            cmd_report(&scenario, models, images_per_day, &day)
+        }
+        QcCommand::Batch { run, model, bead_images, trypan_crops, day } => cmd_batch(&BatchArgs { run, models: model, bead_images, trypan_crops, day }),
+    }
+}
+
+fn bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+
+fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, no_spectral: bool, difficulty: &str, threads: usize) -> Result<ExitCode> {
+    let task = Task::parse(task)?;
+    let cfg = RenderConfig { task, difficulty: Difficulty::parse(difficulty)?, spectral: task.has_spectral() && !no_spectral };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    std::fs::create_dir_all(out.join("images")).with_context(|| format!("creating {}", out.display()))?;
+    let classes = task.classes();
+    let size = task.size_px();
+    let mut csv = String::new();
+    let mut spectral: Vec<u8> = Vec::with_capacity(if cfg.spectral { n as usize * qc::render::spectral::N_BANDS * size * size } else { 0 });
+    let mut montage_rows: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
+    let pb = bar(n, "render");
+    let t0 = std::time::Instant::now();
+    let mut render_s = 0.0;
+    let chunk = 512u64;
+    let mut start = 0u64;
+    while start < n {
+        let m = chunk.min(n - start);
+        let tr = std::time::Instant::now();
+        let imgs = pool.install(|| render::render_set(&cfg, seed, start, m))?;
+        render_s += tr.elapsed().as_secs_f64();
+        // PNG encoding and the atomic writes run on the same pool (each file independent).
+        pool.install(|| {
+            use rayon::prelude::*;
+            imgs.par_iter().enumerate().try_for_each(|(k, r)| -> Result<()> {
+                let file = format!("images/{:06}.png", start + k as u64);
+                qc::io::write_file(&out.join(&file), &qc::io::encode_png_grey(&r.image)?)?;
+                Ok(())
+            })
+        })?;
+        for (k, r) in imgs.iter().enumerate() {
+            let idx = start + k as u64;
+            let file = format!("images/{idx:06}.png");
+            if csv.is_empty() {
+                csv.push_str("file,label,group,split");
+                for (name, _) in &r.latents {
+                    csv.push(',');
+                    csv.push_str(name);
+                }
+                csv.push('\n');
+            }
+            let label = r.label.map(|l| classes[l]).unwrap_or("");
+            csv.push_str(&format!("{file},{label},{},{}", r.group, render::split_of_group(seed, r.group)));
+            for (_, v) in &r.latents {
+                csv.push_str(&format!(",{v:.6}"));
+            }
+            csv.push('\n');
+            if let Some(s) = &r.spectral {
+                spectral.extend_from_slice(s);
+            }
+            if let Some(l) = r.label
+                && montage_rows[l].len() < 8
+            {
+                montage_rows[l].push(r.image.to_u8());
+            }
+        }
+        pb.inc(m);
+        start += m;
+    }
+    pb.finish_and_clear();
+    qc::io::write_file(&out.join("labels.csv"), csv.as_bytes())?;
+    if cfg.spectral {
+        let shape = [n as usize, qc::render::spectral::N_BANDS, size, size];
+        qc::io::write_file(&out.join("spectral.npy"), &qc::io::encode_npy_u8(&spectral, &shape))?;
+    }
+    // Montage: one row per class (in class order), up to 8 images each, 2-px white gaps.
+    let gap = 2;
+    let (mw, mh) = (8 * (size + gap) + gap, classes.len() * (size + gap) + gap);
+    let mut px = vec![255u8; mw * mh];
+    for (ci, row) in montage_rows.iter().enumerate() {
+        for (j, img) in row.iter().enumerate() {
+            for y in 0..size {
+                let dst = (gap + ci * (size + gap) + y) * mw + gap + j * (size + gap);
+                px[dst..dst + size].copy_from_slice(&img[y * size..(y + 1) * size]);
+            }
+        }
+    }
+    qc::io::write_file(&out.join("montage.png"), &qc::io::encode_png_raw(&px, mw, mh, image::ExtendedColorType::L8)?)?;
+    let meta = serde_json::json!({
+        "format_version": 1,
+        "generator": format!("mabtwin qc render {}", env!("CARGO_PKG_VERSION")),
+        "config": cfg,
+        "seed": seed,
+        "n": n,
+        "classes": classes,
+        "group_size": render::GROUP_SIZE,
+        "splits": "by group: 70 % train, 15 % val, 15 % test (hash of seed and group)",
+        "montage": "rows are classes in the order of `classes`, up to 8 images each",
+        "spectral": if cfg.spectral { serde_json::json!({"file": "spectral.npy", "dtype": "u8", "shape": "[N, 11, H, W]", "bands_nm": render::spectral::BANDS_NM}) } else { serde_json::Value::Null },
+    });
+    qc::io::write_file(&out.join("render.json"), serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    let total_s = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "rendered {n} {} images in {total_s:.2} s ({:.0} images/s rendering only, {:.0} images/s including PNG writing) -> {}",
+        task.name(),
+        n as f64 / render_s.max(1e-9),
+        n as f64 / total_s.max(1e-9),
+        out.display()
+    );
+    let _ = std::io::stderr().flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pick_device(name: &str) -> Result<tch::Device> {
+    let dev = match name {
+        "auto" => tch::Device::cuda_if_available(),
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                bail!("--device cuda requested but CUDA is not available (libtorch_cuda not loaded)");
+            }
+            tch::Device::Cuda(0)
+        }
+        _ => bail!("unknown device `{name}` (auto | cpu | cuda)"),
+    };
+    eprintln!("device: {dev:?} (cuda available: {}, devices: {})", tch::Cuda::is_available(), tch::Cuda::device_count());
+    Ok(dev)
+}
+
+struct Prepared {
+    classes: Vec<String>,
+    task: Task,
+    set: qc::io::LabelledSet,
+    y: Vec<usize>,
+}
+
+fn prepare(data: &Path, task: Option<&str>) -> Result<Prepared> {
+    let set = qc::io::load_dataset(data).with_context(|| format!("loading data from {}", data.display()))?;
+    for w in &set.warnings {
+        eprintln!("warning: {w}");
+    }
+    let task = Task::parse(task.or(set.task.as_deref()).unwrap_or("trypan"))?;
+    let classes: Vec<String> = task.classes().iter().map(|s| s.to_string()).collect();
+    let y = set
+        .labels
+        .iter()
+        .map(|l| classes.iter().position(|c| c == l).with_context(|| format!("label `{l}` is not a {} class {classes:?}", task.name())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Prepared { classes, task, set, y })
+}
+
+fn cubes_of<'a>(set: &'a qc::io::LabelledSet, idx: &[usize], size: usize) -> Option<Vec<&'a [u8]>> {
+    let per = qc::render::spectral::N_BANDS * size * size;
+    set.spectral.as_ref().map(|sp| idx.iter().map(|&i| &sp[i * per..(i + 1) * per]).collect())
+}
+
+fn subset(p: &Prepared, split: &str, size: usize, pca: Option<&qc::pca::PcaBasis>) -> Result<(qc::train::Tensors, Vec<usize>)> {
+    let idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == split).collect();
+    let imgs: Vec<qc::image_ops::GreyImage> = idx.iter().map(|&i| p.set.images[i].clone()).collect();
+    let ys: Vec<usize> = idx.iter().map(|&i| p.y[i]).collect();
+    let cubes = cubes_of(&p.set, &idx, size);
+    Ok((qc::data::to_tensors(&imgs, &ys, size, pca, cubes.as_deref())?, idx))
+}
+
+fn load_model(dir: &Path) -> Result<qc::model::Classifier> {
+    if !dir.join("model.json").is_file() {
+        bail!("{}: not a model directory (no model.json)", dir.display());
+    }
+    qc::model::Classifier::load(dir, tch::Device::cuda_if_available()).with_context(|| format!("loading model from {}", dir.display()))
+}
+

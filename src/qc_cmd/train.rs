@@ -1,0 +1,195 @@
+//! `mabtwin qc train`: one network or a diverse ensemble, progress bars, the sidecar's
+//! validation figures and the training histories.
+
+use super::*;
+
+/// Epoch budget of `qc train`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TrainBudget {
+    pub(super) epochs: usize,
+    pub(super) patience: usize,
+    /// Networks in the model (None: the task's default, see `default_ensemble`).
+    pub(super) ensemble: Option<usize>,
+}
+
+/// Networks per model when `--ensemble` is not given: three for trypan crops that are not
+/// renders (on the real crops a diverse three-network ensemble was more accurate than one
+/// network on every held-out fold, BENCHMARKS.md), one otherwise (rendered trypan crops are
+/// classified perfectly by one network; the other tasks were not measured with ensembles).
+fn default_ensemble(task: Task, is_render: bool) -> usize {
+    if task == Task::Trypan && !is_render { 3 } else { 1 }
+}
+
+/// The recipe of ensemble network `k` (0-based): `(stem stride, patience, seed)`. A cycle of
+/// three: as given; the other stem stride; the whole learning-rate schedule. Network k has
+/// seed + k: with one seed, "whole schedule" retraces network 0 until it stops and, when the
+/// best epoch comes early, ends with the same weights.
+fn member_recipe(k: usize, stem_stride: i64, budget: &TrainBudget, seed: u64) -> (i64, usize, u64) {
+    let other = if stem_stride == 1 { 2 } else { 1 };
+    let seed = seed + k as u64;
+    match k % 3 {
+        0 => (stem_stride, budget.patience, seed),
+        1 => (other, budget.patience, seed),
+        _ => (stem_stride, budget.epochs, seed),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, budget: TrainBudget, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
+    let TrainBudget { epochs, patience, .. } = budget;
+    if epochs == 0 || patience == 0 {
+        bail!("--epochs and --patience must be at least 1");
+    }
+    if budget.ensemble == Some(0) || budget.ensemble.is_some_and(|n| n > 12) {
+        bail!("--ensemble must be between 1 and 12 networks");
+    }
+    tch::set_num_threads(threads);
+    let dev = pick_device(device)?;
+    let p = prepare(data, task)?;
+    let size = p.task.size_px();
+    let train_idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == "train").collect();
+    let use_spectral = !no_spectral && p.set.spectral.is_some();
+    let pca = if use_spectral {
+        let all: Vec<usize> = (0..p.y.len()).collect();
+        let cubes = cubes_of(&p.set, &all, size).context("spectral cubes")?;
+        let is_train: Vec<bool> = all.iter().map(|i| train_idx.contains(i)).collect();
+        Some(qc::pca::fit_on_split(&cubes, &is_train, size * size, seed)?)
+    } else {
+        None
+    };
+    let (tr, _) = subset(&p, "train", size, pca.as_ref())?;
+    let (va, _) = subset(&p, "val", size, pca.as_ref())?;
+    if tr.n() == 0 || va.n() == 0 {
+        bail!("need both `train` and `val` rows in {} (got {} train, {} val)", data.display(), tr.n(), va.n());
+    }
+    let mut channels = vec!["grey".to_string()];
+    if pca.is_some() {
+        channels.extend(["pc1", "pc2", "pc3"].map(String::from));
+    }
+    let mut net = qc::model::NetConfig::compact(channels.len() as i64, p.classes.len() as i64, size);
+    net.stem_stride = stem_stride;
+    net.arch = match arch {
+        "compact" => qc::model::Arch::Compact,
+        "resnet50" => qc::model::Arch::Resnet50,
+        _ => bail!("unknown --arch `{arch}` (compact | resnet50)"),
+    };
+    let mut counts = Vec::new();
+    for split in ["train", "val", "test"] {
+        for (ci, c) in p.classes.iter().enumerate() {
+            let n = (0..p.y.len()).filter(|&i| p.set.splits[i] == split && p.y[i] == ci).count();
+            if n > 0 {
+                counts.push((split.to_string(), c.clone(), n));
+            }
+        }
+    }
+    let meta = qc::model::ModelMeta {
+        format_version: qc::model::FORMAT_VERSION,
+        task: p.task.name().into(),
+        classes: p.classes.clone(),
+        net,
+        input_size: size,
+        channels,
+        normalisation: "grey: per-image (x - mean)/(std + 1e-3) after luma 0.299/0.587/0.114 and centre-crop + triangle resize; pc: PCA basis below, unit variance, clipped to ±6".into(),
+        pca,
+        temperature: 1.0,
+        recipe: recipe.into(),
+        seed,
+        threads,
+        device: String::new(),
+        epochs_run: 0,
+        best_epoch: 0,
+        val_metrics: serde_json::Value::Null,
+        versions: serde_json::json!({"mabtwin": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0"}),
+        manifest: qc::model::Manifest {
+            source: p.set.source.clone(),
+            fingerprint: p.set.labels_fingerprint.clone(),
+            counts,
+            early_stopping_on: format!("val split (validation loss, patience {patience}); temperature fitted on val"),
+        },
+        ensemble: Vec::new(),
+    };
+    let base_opts = qc::train::TrainOptions {
+        recipe: qc::train::Recipe::parse(recipe)?,
+        max_epochs: epochs,
+        patience,
+        seed,
+        augment: true,
+        class_weights: p.set.task.is_none(),
+        device: dev,
+    };
+    let n_nets = budget.ensemble.unwrap_or_else(|| default_ensemble(p.task, p.set.task.is_some()));
+    eprintln!(
+        "training {} ({} train, {} val, channels {:?}, recipe {}, ≤ {epochs} epochs, {threads} threads{})",
+        p.task.name(),
+        tr.n(),
+        va.n(),
+        meta.channels,
+        recipe,
+        if n_nets > 1 { format!(", ensemble of {n_nets} networks") } else { String::new() }
+    );
+    let t0 = std::time::Instant::now();
+    let mut model: Option<qc::model::Classifier> = None;
+    let mut histories = Vec::new();
+    for k in 0..n_nets {
+        let (stride, net_patience, net_seed) = member_recipe(k, stem_stride, &budget, seed);
+        let mut m = meta.clone();
+        m.net.stem_stride = stride;
+        let opts = qc::train::TrainOptions { patience: net_patience, seed: net_seed, ..base_opts.clone() };
+        let label = if n_nets > 1 { format!("net {}/{n_nets}", k + 1) } else { "epoch".into() };
+        if n_nets > 1 {
+            eprintln!("network {}/{n_nets}: stem stride {stride}, patience {net_patience}, seed {net_seed}", k + 1);
+        }
+        let pb = bar(epochs as u64, &label);
+        let trained = qc::train::train(m, &tr, &va, &opts, &mut |l| {
+            pb.inc(1);
+            let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
+        })?;
+        pb.finish_and_clear();
+        if n_nets > 1 {
+            eprintln!("network {}/{n_nets}: best epoch {} of {}, T {:.2}", k + 1, trained.best_epoch, trained.history.len(), trained.model.meta.temperature);
+        }
+        histories.push(trained.history);
+        match model.as_mut() {
+            None => model = Some(trained.model),
+            Some(primary) => primary.push_member(trained.model, net_patience)?,
+        }
+    }
+    let mut model = model.context("no network trained")?;
+    let probs = model.predict_proba(&va.x, va.n(), 128)?;
+    let yv: Vec<usize> = va.y.iter().map(|&v| v as usize).collect();
+    let rep = qc::metrics::report(&probs, &yv, &p.classes)?;
+    let secs: Vec<f64> = histories.iter().flatten().map(|h| h.seconds).collect();
+    model.meta.val_metrics = serde_json::json!({
+        "accuracy": rep.accuracy, "kappa": rep.kappa, "macro_f1": rep.macro_f1, "auroc": rep.auroc, "ece": rep.ece,
+        "note": "val was used for early stopping and temperature: these are selection-biased validation figures",
+        "networks": n_nets,
+        "mean_epoch_s": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
+        "train_wall_s": t0.elapsed().as_secs_f64(),
+    });
+    model.save(out)?;
+    for (k, h) in histories.iter().enumerate() {
+        let name = if k == 0 { "history.json".to_string() } else { format!("history_member{k}.json") };
+        qc::io::write_file(&out.join(name), serde_json::to_string_pretty(h)?.as_bytes())?;
+    }
+    eprintln!(
+        "best epoch {} of {}{} (mean {:.1} s/epoch, {:.0} s total, {} parameters); val: accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}, T {:.2} -> {}",
+        model.meta.best_epoch,
+        histories[0].len(),
+        if n_nets > 1 { format!(" for network 1 of {n_nets}") } else { String::new() },
+        secs.iter().sum::<f64>() / secs.len().max(1) as f64,
+        t0.elapsed().as_secs_f64(),
+        model.n_parameters(),
+        rep.accuracy,
+        rep.kappa,
+        rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()),
+        rep.ece,
+        model.meta.temperature,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
