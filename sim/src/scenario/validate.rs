@@ -347,6 +347,11 @@ impl<'a> Checker<'a> {
         self.push(Severity::Error, path, message, false, true);
     }
 
+    /// `{p}.{name}` is set but does not apply to this `kind` of feed or fault.
+    fn not_for_kind(&mut self, p: &str, name: &str, kind: &str) {
+        self.push(Severity::Error, &format!("{p}.{name}"), format!("{p}.{name} does not apply to kind = \"{kind}\""), true, true);
+    }
+
     fn warning(&mut self, path: &str, message: String) {
         self.push(Severity::Warning, path, message, false, false);
     }

@@ -30,13 +30,7 @@ impl Checker<'_> {
             };
             for name in present_fault_fields(fault) {
                 if !applies.contains(&name) {
-                    self.push(
-                        Severity::Error,
-                        &format!("{p}.{name}"),
-                        format!("{p}.{name} does not apply to kind = \"{kind}\""),
-                        true,
-                        true,
-                    );
+                    self.not_for_kind(&p, name, kind);
                 }
             }
 

@@ -122,13 +122,7 @@ impl Checker<'_> {
         }
         for name in forbidden {
             if has(name) {
-                self.push(
-                    Severity::Error,
-                    &format!("{p}.{name}"),
-                    format!("{p}.{name} does not apply to kind = \"{kind}\""),
-                    true,
-                    true,
-                );
+                self.not_for_kind(p, name, kind);
             }
         }
 
