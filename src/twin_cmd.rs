@@ -17,7 +17,7 @@ use twin::data::{Dataset, load_batch, load_dataset};
 use twin::metrics::Scores;
 use twin::nn::{Arch, McPrediction, Model, ModelConfig, TrainConfig, default_device, fit_interval_scale, new_meta};
 use twin::pipeline::{Evaluation, Prepared, evaluate, grid_all, prepare, windows_of};
-use twin::prep::{DEFAULT_FEATURES, Horizon, WindowConfig, grid_batch, windows};
+use twin::prep::{DEFAULT_FEATURES, Horizon, WindowConfig, WindowSet, grid_batch, windows};
 use twin::split::{Split, leave_group_out, random_split};
 
 /// The `twin` subcommands.
@@ -458,6 +458,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         a.mc_passes
     );
     let mut rows = vec![(model.meta.model.arch.name().to_owned(), ev.titer.clone())];
+    let mut baseline_preds: Vec<(&'static str, Vec<[f64; 2]>)> = Vec::new();
     if !a.no_baselines && !train_idx.is_empty() {
         let tr = windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?;
         for b in Baseline::ALL {
@@ -467,6 +468,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
             let e = evaluate(&test, &grids, &p, None);
             models.insert(b.key().to_owned(), eval_json(&e));
             rows.insert(0, (b.name().to_owned(), e.titer));
+            baseline_preds.push((b.key(), p));
         }
     }
     for (n, s) in &rows {
@@ -528,12 +530,49 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     });
     write_json(&a.out.join("metrics.json"), &metrics)?;
     write_atomic(&a.out.join("table.md"), table.as_bytes())?;
+    write_atomic(&a.out.join("predictions.csv"), predictions_csv(&test, &pred, &mc, &baseline_preds).as_bytes())?;
     plot_trajectories(&a.out.join("trajectories.png"), &test, &grids, &pred, &mc)?;
     plot_parity(&a.out.join("parity.png"), &test.target(0), &pred.iter().map(|r| r[0]).collect::<Vec<_>>())?;
     plot_heatmap(&a.out.join("attribution_heatmap.png"), &heat, steps, &model.meta.features)?;
     print!("{table}");
-    println!("wrote {}/{{metrics.json, table.md, trajectories.png, parity.png, attribution_heatmap.png}}", a.out.display());
+    println!("wrote {}/{{metrics.json, table.md, predictions.csv, trajectories.png, parity.png, attribution_heatmap.png}}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One row per scored window: where it ends, the truth, the model's point prediction and
+/// calibrated 95 % band, and each baseline's prediction (columns `<key>_titer_g_per_l`,
+/// `<key>_gi_pct`), so that users can re-score, plot or combine models themselves.
+fn predictions_csv(test: &WindowSet, pred: &[[f64; 2]], mc: &McPrediction, baselines: &[(&str, Vec<[f64; 2]>)]) -> String {
+    let mut csv = String::from(
+        "batch_id,t_end_h,target_t_h,phase,titer_true_g_per_l,titer_pred_g_per_l,titer_lo95_g_per_l,titer_hi95_g_per_l,gi_true_pct,gi_pred_pct,gi_lo95_pct,gi_hi95_pct",
+    );
+    for (k, _) in baselines {
+        let _ = write!(csv, ",{k}_titer_g_per_l,{k}_gi_pct");
+    }
+    csv.push('\n');
+    for (i, w) in test.info.iter().enumerate() {
+        let _ = write!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            w.batch_id,
+            w.t_end_h,
+            w.target_t_h,
+            w.phase.name(),
+            test.y[2 * i],
+            pred[i][0],
+            mc.lo[i][0],
+            mc.hi[i][0],
+            test.y[2 * i + 1],
+            pred[i][1],
+            mc.lo[i][1],
+            mc.hi[i][1]
+        );
+        for (_, p) in baselines {
+            let _ = write!(csv, ",{},{}", p[i][0], p[i][1]);
+        }
+        csv.push('\n');
+    }
+    csv
 }
 
 fn baselines(a: BaselinesArgs) -> Result<ExitCode> {

@@ -61,6 +61,32 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     }
     let table = std::fs::read_to_string(report.join("table.md")).expect("table");
     assert!(table.contains("| Proposed CNN-LSTM |") && table.contains("Multiple Linear Regression"), "{table}");
+    // predictions.csv: one row per scored window, and its columns re-score to metrics.json.
+    let pcsv = std::fs::read_to_string(report.join("predictions.csv")).expect("predictions.csv");
+    let mut plines = pcsv.lines();
+    let head: Vec<&str> = plines.next().expect("header").split(',').collect();
+    assert_eq!(&head[..6], &["batch_id", "t_end_h", "target_t_h", "phase", "titer_true_g_per_l", "titer_pred_g_per_l"]);
+    assert!(head.contains(&"random_forest_titer_g_per_l") && head.contains(&"titer_hi95_g_per_l"), "{head:?}");
+    let prow: Vec<Vec<&str>> = plines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(prow.len() as u64, m["n_test_windows"].as_u64().expect("n windows"));
+    assert!(prow.iter().all(|r| test_ids.iter().any(|t| t.as_u64().map(|t| t.to_string()) == Some(r[0].to_owned()))), "a window of a non-test batch");
+    let col = |name: &str| head.iter().position(|h| *h == name).expect("column");
+    let rmse_of = |c: usize| {
+        let (mut se, mut n) = (0.0, 0.0);
+        for r in &prow {
+            let (y, p): (f64, f64) = (r[col("titer_true_g_per_l")].parse().expect("y"), r[c].parse().expect("p"));
+            if y.is_finite() {
+                se += (y - p) * (y - p);
+                n += 1.0;
+            }
+        }
+        (se / n).sqrt()
+    };
+    for (key, c) in [("cnn_lstm", "titer_pred_g_per_l"), ("random_forest", "random_forest_titer_g_per_l"), ("mlr", "mlr_titer_g_per_l")] {
+        let want = m["models"][key]["rmse_g_per_l"].as_f64().expect("rmse");
+        let got = rmse_of(col(c));
+        assert!((got - want).abs() <= 1e-4 * want.max(1e-3), "{key}: RMSE from predictions.csv {got} vs metrics.json {want}");
+    }
 
     // Predict one batch given as `mabtwin simulate` output.
     let sim_dir = dir.path().join("sim");
