@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use twin::baselines::{Baseline, fit_predict};
+use twin::baselines::{Baseline, BaselineCaps, fit_predict};
 use twin::data::{Dataset, load_batch, load_dataset};
 use twin::metrics::Scores;
 use twin::nn::{Arch, McPrediction, Model, ModelConfig, TrainConfig, default_device, fit_interval_scale, new_meta};
@@ -118,8 +118,38 @@ pub(crate) struct EvalArgs {
     /// Skip the MLR / random forest / SVR rows (trained on the model's training batches).
     #[arg(long)]
     pub(crate) no_baselines: bool,
+    #[command(flatten)]
+    pub(crate) caps: CapArgs,
     #[arg(long, default_value_t = 2)]
     pub(crate) threads: usize,
+}
+
+/// How much of the training data the costlier classical baselines get.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CapArgs {
+    /// Most training windows the random forest fits on (a seeded random draw when there are
+    /// more; 0 = every training window).
+    #[arg(long, default_value_t = twin::baselines::RF_MAX_TRAIN)]
+    pub(crate) rf_max_train: usize,
+    /// Most training windows the SVR fits on (0 = all; its solver is quadratic in the count,
+    /// so all of a large dataset takes long).
+    #[arg(long, default_value_t = twin::baselines::SVR_MAX_TRAIN)]
+    pub(crate) svr_max_train: usize,
+}
+
+impl CapArgs {
+    fn caps(&self) -> BaselineCaps {
+        BaselineCaps::from_flags(self.rf_max_train, self.svr_max_train)
+    }
+}
+
+/// `metrics.json → caps`: the windows each classical baseline was fitted on.
+fn caps_json(caps: &BaselineCaps, n_train: usize) -> serde_json::Value {
+    json!({
+        "random_forest_max_train_windows": caps.used(Baseline::RandomForest, n_train),
+        "svr_max_train_windows": caps.used(Baseline::Svr, n_train),
+        "n_train_windows": n_train,
+    })
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,6 +178,8 @@ pub(crate) struct BaselinesArgs {
     /// Also save the CNN-LSTM of this comparison as a model folder (for `twin eval`).
     #[arg(long)]
     pub(crate) save_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) caps: CapArgs,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -459,11 +491,13 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     );
     let mut rows = vec![(model.meta.model.arch.name().to_owned(), ev.titer.clone())];
     let mut baseline_preds: Vec<(&'static str, Vec<[f64; 2]>)> = Vec::new();
+    let mut caps = serde_json::Value::Null;
     if !a.no_baselines && !train_idx.is_empty() {
         let tr = windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?;
+        caps = caps_json(&a.caps.caps(), tr.len());
         for b in Baseline::ALL {
             let t = Instant::now();
-            let p = fit_predict(b, &tr, &test, 1)?;
+            let p = fit_predict(b, &tr, &test, 1, &a.caps.caps())?;
             eprintln!("{}: {:.1} s", b.key(), t.elapsed().as_secs_f64());
             let e = evaluate(&test, &grids, &p, None);
             models.insert(b.key().to_owned(), eval_json(&e));
@@ -513,6 +547,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     let _ = writeln!(table, "\nIG completeness over {} windows: worst |Σ attributions − (f(x) − f(baseline))| / |f(x) − f(baseline)| = {:.4} (64-point trapezoid, {:.1} s).", picks.len(), worst_gap, t.elapsed().as_secs_f64());
     let metrics = json!({
         "models": models,
+        "baseline_caps": caps,
         "model_dir": a.model.display().to_string(),
         "data": a.data.display().to_string(),
         "held_out": if same_data { "model test split" } else { "all batches (unseen dataset)" },
@@ -592,7 +627,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
     let mut cnn_lstm_eval = None;
     for b in Baseline::ALL {
         let t = Instant::now();
-        let pred = fit_predict(b, &p.train, &p.test, a.common.seed)?;
+        let pred = fit_predict(b, &p.train, &p.test, a.common.seed, &a.caps.caps())?;
         let secs = t.elapsed().as_secs_f64();
         eprintln!("{}: {:.1} s", b.key(), secs);
         let e = evaluate(&p.test, &p.grids, &pred, None);
@@ -637,7 +672,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
             for gname in uniq {
                 let split: Split = leave_group_out(&groups, &gname, a.common.val_frac, a.common.seed)?;
                 let q = prepare(grids.clone(), &p.features, &p.window, split)?;
-                let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed)?, None);
+                let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed, &a.caps.caps())?, None);
                 let (m, _) = train_model(&q, Arch::CnnLstm, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
                 let e = evaluate(&q.test, &q.grids, &m.predict(&q.test)?, None);
                 for (name, s) in [("CNN-LSTM", &e.titer), ("MLR", &mlr.titer)] {
@@ -655,7 +690,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
         "n_test_windows": p.test.len(),
         "horizon": p.window.horizon.label(),
         "split_batch_ids": p.split_batch_ids(),
-        "caps": {"random_forest_max_train_windows": twin::baselines::RF_MAX_TRAIN, "svr_max_train_windows": twin::baselines::SVR_MAX_TRAIN},
+        "caps": caps_json(&a.caps.caps(), p.train.len()),
     });
     write_json(&a.out.join("metrics.json"), &metrics)?;
     write_atomic(&a.out.join("table.md"), table.as_bytes())?;

@@ -6,8 +6,9 @@
 //! z-scored like the network inputs. Targets are z-scored with training statistics. One model
 //! per target. Cost caps (documented, reported in `baselines.json`): the random forest (50
 //! trees, depth ≤ 16, `m` = √inputs) trains on at most [`RF_MAX_TRAIN`] windows and the
-//! SVR (RBF, γ = 1/inputs, C = 10, ε = 0.05) on at most [`SVR_MAX_TRAIN`] windows, both
-//! drawn at random (seeded) from the training windows; MLR uses all of them.
+//! SVR (RBF, γ = 1/inputs, C = 10, ε = 0.05) on at most [`SVR_MAX_TRAIN`] windows by default
+//! ([`BaselineCaps`] changes both; the CLI's `--rf-max-train` / `--svr-max-train`), drawn at
+//! random (seeded) from the training windows; MLR uses all of them.
 
 use crate::error::{Result, TwinError};
 use crate::prep::{Scaler, WindowSet};
@@ -20,10 +21,46 @@ use smartcore::linear::linear_regression::{LinearRegression, LinearRegressionPar
 use smartcore::svm::Kernels;
 use smartcore::svm::svr::{SVR, SVRParameters};
 
-/// Most training windows the random forest sees.
+/// Most training windows the random forest sees by default.
 pub const RF_MAX_TRAIN: usize = 6000;
-/// Most training windows the SVR sees (its SMO solver is quadratic in the sample count).
+/// Most training windows the SVR sees by default (its SMO solver is quadratic in the sample count).
 pub const SVR_MAX_TRAIN: usize = 2000;
+
+/// How many training windows the random forest and the SVR may use (drawn at random, seeded,
+/// when there are more). `usize::MAX` means all of them. MLR always uses every window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BaselineCaps {
+    pub rf_max_train: usize,
+    pub svr_max_train: usize,
+}
+
+impl Default for BaselineCaps {
+    fn default() -> Self {
+        BaselineCaps { rf_max_train: RF_MAX_TRAIN, svr_max_train: SVR_MAX_TRAIN }
+    }
+}
+
+impl BaselineCaps {
+    /// Caps from command-line values, where 0 means "no cap" (every training window).
+    pub fn from_flags(rf_max_train: usize, svr_max_train: usize) -> Self {
+        let cap = |n: usize| if n == 0 { usize::MAX } else { n };
+        BaselineCaps { rf_max_train: cap(rf_max_train), svr_max_train: cap(svr_max_train) }
+    }
+
+    /// The cap of `kind` (`usize::MAX` for MLR).
+    pub fn of(&self, kind: Baseline) -> usize {
+        match kind {
+            Baseline::Mlr => usize::MAX,
+            Baseline::RandomForest => self.rf_max_train,
+            Baseline::Svr => self.svr_max_train,
+        }
+    }
+
+    /// Training windows `kind` actually uses out of `n_train`.
+    pub fn used(&self, kind: Baseline, n_train: usize) -> usize {
+        n_train.min(self.of(kind))
+    }
+}
 
 /// The classical baselines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -74,7 +111,7 @@ fn err(model: &'static str) -> impl Fn(smartcore::error::Failed) -> TwinError {
 }
 
 /// Fit `kind` on `train` and predict `test`: `n_test × [titer g/L, GI %]`.
-pub fn fit_predict(kind: Baseline, train: &WindowSet, test: &WindowSet, seed: u64) -> Result<Vec<[f64; 2]>> {
+pub fn fit_predict(kind: Baseline, train: &WindowSet, test: &WindowSet, seed: u64, caps: &BaselineCaps) -> Result<Vec<[f64; 2]>> {
     if train.is_empty() {
         return Err(TwinError::Data("no training windows".into()));
     }
@@ -84,11 +121,7 @@ pub fn fit_predict(kind: Baseline, train: &WindowSet, test: &WindowSet, seed: u6
     let rows: Vec<&[f64]> = ytr_raw.iter().map(|r| r.as_slice()).collect();
     let ys = Scaler::fit_rows(&rows, 2);
     let mut ytr: Vec<[f64; 2]> = ytr_raw.iter().map(|r| [ys.z(0, r[0]), ys.z(1, r[1])]).collect();
-    let cap = match kind {
-        Baseline::Mlr => usize::MAX,
-        Baseline::RandomForest => RF_MAX_TRAIN,
-        Baseline::Svr => SVR_MAX_TRAIN,
-    };
+    let cap = caps.of(kind);
     if xtr.len() > cap {
         let mut idx: Vec<usize> = (0..xtr.len()).collect();
         idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -130,4 +163,20 @@ pub fn fit_predict(kind: Baseline, train: &WindowSet, test: &WindowSet, seed: u6
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_from_flags_treat_zero_as_every_window() {
+        let c = BaselineCaps::from_flags(0, 500);
+        assert_eq!(c.of(Baseline::RandomForest), usize::MAX);
+        assert_eq!(c.used(Baseline::RandomForest, 12_345), 12_345);
+        assert_eq!(c.used(Baseline::Svr, 12_345), 500);
+        assert_eq!(c.used(Baseline::Svr, 300), 300);
+        assert_eq!(c.used(Baseline::Mlr, 12_345), 12_345);
+        assert_eq!(BaselineCaps::default(), BaselineCaps { rf_max_train: RF_MAX_TRAIN, svr_max_train: SVR_MAX_TRAIN });
+    }
 }

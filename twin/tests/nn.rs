@@ -169,10 +169,16 @@ fn classical_baselines_run_on_the_same_windows() {
     let _serial = serial();
     let d = data();
     for b in Baseline::ALL {
-        let p = fit_predict(b, &d.train, &d.test, 1).expect("baseline");
+        let p = fit_predict(b, &d.train, &d.test, 1, &Default::default()).expect("baseline");
         assert_eq!(p.len(), d.test.len());
         assert!(p.iter().all(|r| r[0].is_finite() && r[1].is_finite()), "{b:?}");
     }
+    // A cap below the training-set size changes what the forest sees, and so its predictions.
+    let caps = twin::baselines::BaselineCaps::from_flags(d.train.len() / 4, 0);
+    let all = fit_predict(Baseline::RandomForest, &d.train, &d.test, 1, &Default::default()).expect("rf");
+    let few = fit_predict(Baseline::RandomForest, &d.train, &d.test, 1, &caps).expect("rf capped");
+    assert!(d.train.len() < twin::baselines::RF_MAX_TRAIN, "the tiny set is under the default cap");
+    assert_ne!(all, few, "a quarter of the windows gave the same forest");
 }
 
 #[test]
