@@ -38,9 +38,14 @@ pub(crate) enum TwinCommand {
 
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct CommonArgs {
-    /// Seed of the split, the weights and the shuffling.
+    /// Seed of the weights and the shuffling, and of the batch split unless --split-seed
+    /// is given.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Seed of the train/validation/test split by batch (default: --seed). Give the same
+    /// split seed and different --seed values to train several networks on one split.
+    #[arg(long)]
+    pub(crate) split_seed: Option<u64>,
     /// Share of batches held out for validation (early stopping).
     #[arg(long, default_value_t = 0.15)]
     pub(crate) val_frac: f64,
@@ -61,6 +66,13 @@ pub(crate) struct CommonArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub(crate) quiet: bool,
+}
+
+impl CommonArgs {
+    /// The seed that draws the batch split.
+    pub(crate) fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -92,6 +104,11 @@ pub(crate) struct TrainArgs {
     /// current state. Off by default (the seed's Table 2 network).
     #[arg(long)]
     pub(crate) highway: bool,
+    /// Add the window's last held titer assay (the `titer_g_per_l` input) to the titer
+    /// output, so the network learns the titer made since that assay (a fixed skip, no
+    /// weights; needs `titer_g_per_l` among the features). Off by default.
+    #[arg(long)]
+    pub(crate) persistence: bool,
     /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
     #[arg(long, default_value_t = 30)]
@@ -171,6 +188,9 @@ pub(crate) struct BaselinesArgs {
     /// `twin train --highway`.
     #[arg(long)]
     pub(crate) highway: bool,
+    /// Give every network the persistence skip of `twin train --persistence`.
+    #[arg(long)]
+    pub(crate) persistence: bool,
     /// Also run leave-one-scale-out and leave-one-cell-line-out with the CNN-LSTM and MLR
     /// (the seed's Table 8 analog; one training per held-out group).
     #[arg(long)]
@@ -269,7 +289,7 @@ fn prepared(ds: &Dataset, c: &CommonArgs) -> Result<Prepared> {
     let window = WindowConfig { horizon: Horizon::parse(&c.horizon)?, ..WindowConfig::default() };
     let features = features(c);
     let grids = grid_all(ds, &features)?;
-    let split = random_split(grids.len(), c.val_frac, c.test_frac, c.seed)?;
+    let split = random_split(grids.len(), c.val_frac, c.test_frac, c.split_seed())?;
     let p = prepare(grids, &features, &window, split)?;
     let (o, l, k): (usize, usize, usize) = p.grids.iter().fold((0, 0, 0), |a, g| (a.0 + g.outliers_removed, a.1 + g.imputed_linear, a.2 + g.imputed_knn));
     eprintln!(
@@ -301,8 +321,15 @@ fn bar(len: usize, quiet: bool, label: &str) -> ProgressBar {
 }
 
 /// Train one network on `p` with a progress bar; returns the model and seconds.
-fn train_model(p: &Prepared, arch: Arch, highway: bool, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
-    let cfg = ModelConfig { highway, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
+/// The optional skip terms of a network (`--highway`, `--persistence`).
+#[derive(Debug, Clone, Copy)]
+struct Skips {
+    highway: bool,
+    persistence: bool,
+}
+
+fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
+    let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
     m.meta.split_batch_ids = Some(p.split_batch_ids());
     let b = bar(tc.epochs, quiet, arch.key());
@@ -376,7 +403,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience };
-    let (mut m, secs) = train_model(&p, arch, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+    let (mut m, secs) = train_model(&p, arch, Skips { highway: a.highway, persistence: a.persistence }, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
     let infer = t.elapsed().as_secs_f64();
@@ -636,7 +663,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
         timings.insert(b.key().into(), json!(secs));
     }
     for arch in Arch::ALL {
-        let (m, secs) = train_model(&p, arch, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+        let (m, secs) = train_model(&p, arch, Skips { highway: a.highway, persistence: a.persistence }, &tc, device, &ds.manifest_hash, a.common.quiet)?;
         let pred = m.predict(&p.test)?;
         let e = evaluate(&p.test, &p.grids, &pred, None);
         table.push_str(&row(arch.name(), &e.titer));
@@ -670,10 +697,10 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
             uniq.sort();
             uniq.dedup();
             for gname in uniq {
-                let split: Split = leave_group_out(&groups, &gname, a.common.val_frac, a.common.seed)?;
+                let split: Split = leave_group_out(&groups, &gname, a.common.val_frac, a.common.split_seed())?;
                 let q = prepare(grids.clone(), &p.features, &p.window, split)?;
                 let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed, &a.caps.caps())?, None);
-                let (m, _) = train_model(&q, Arch::CnnLstm, a.highway, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+                let (m, _) = train_model(&q, Arch::CnnLstm, Skips { highway: a.highway, persistence: a.persistence }, &tc, device, &ds.manifest_hash, a.common.quiet)?;
                 let e = evaluate(&q.test, &q.grids, &m.predict(&q.test)?, None);
                 for (name, s) in [("CNN-LSTM", &e.titer), ("MLR", &mlr.titer)] {
                     let _ = writeln!(table, "| {kind} {gname} | {name} | {:.3} | {:.3} | {:.3} | {:.3} |", s.rmse, s.mae, s.r2, s.dts);

@@ -40,6 +40,18 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     let test_ids = meta["split_batch_ids"]["test"].as_array().expect("test ids").clone();
     let train_ids = meta["split_batch_ids"]["train"].as_array().expect("train ids").clone();
     assert!(test_ids.iter().all(|t| !train_ids.contains(t)), "split by batch");
+    // --split-seed fixes the split apart from the weight seed: a second network trained with
+    // another --seed on --split-seed 3 has the same batches in every split, other weights.
+    let model2 = dir.path().join("model2");
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&model2), "--epochs", "1", "--seed", "4", "--split-seed", "3", "--persistence", "--quiet"]);
+    let meta2: serde_json::Value = serde_json::from_slice(&std::fs::read(model2.join("model.json")).expect("read")).expect("json");
+    assert_eq!(meta2["split_batch_ids"], meta["split_batch_ids"]);
+    assert_ne!(std::fs::read(model2.join("model.safetensors")).expect("w2"), std::fs::read(model.join("model.safetensors")).expect("w1"));
+    assert_eq!(meta2["model"]["persistence"], true, "--persistence is saved in the sidecar");
+    assert_eq!(meta["model"]["persistence"], false);
+    // The persistence skip needs the titer input.
+    let o = mabtwin(&["twin", "train", "--data", s(&data), "--out", s(&dir.path().join("nope")), "--epochs", "1", "--persistence", "--features", "temp_c,ph,elapsed_d", "--quiet"]);
+    assert!(!o.status.success() && text(&o).contains("titer_g_per_l"), "{}", text(&o));
     // 95 % intervals calibrated on the validation batches: two positive half-width scales.
     let scale = meta["interval_scale"].as_array().expect("interval_scale in model.json");
     assert!(scale.len() == 2 && scale.iter().all(|v| v.as_f64().is_some_and(|x| x > 0.0 && x.is_finite())), "{scale:?}");
@@ -54,6 +66,9 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
         assert!(m["models"][b]["rmse_g_per_l"].is_number(), "{b}");
     }
     assert_eq!(m["held_out"], "model test split");
+    // The default caps are reported as the windows each baseline actually fitted on.
+    let n_train = m["baseline_caps"]["n_train_windows"].as_u64().expect("baseline_caps.n_train_windows");
+    assert_eq!(m["baseline_caps"]["svr_max_train_windows"].as_u64(), Some(n_train.min(2000)), "{}", m["baseline_caps"]);
     assert!(m["ci95_coverage_raw_mc"]["titer"].is_number() && m["interval_scale"].is_array(), "{m}");
     assert_eq!(m["n_test_batches"].as_u64(), Some(test_ids.len() as u64));
     for f in ["table.md", "trajectories.png", "parity.png", "attribution_heatmap.png"] {
@@ -111,8 +126,13 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     assert!(text(&o).contains("unknown feature `agitation_rpm`"), "{}", text(&o));
 
     let cmp = dir.path().join("cmp");
-    ok(&["twin", "baselines", "--data", s(&data), "--out", s(&cmp), "--epochs", "1", "--quiet"]);
+    ok(&["twin", "baselines", "--data", s(&data), "--out", s(&cmp), "--epochs", "1", "--quiet", "--rf-max-train", "10", "--svr-max-train", "0"]);
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(cmp.join("metrics.json")).expect("metrics")).expect("json");
+    let caps = &m["caps"];
+    let n_train = caps["n_train_windows"].as_u64().expect("caps.n_train_windows");
+    assert!(n_train > 10, "{caps}");
+    assert_eq!(caps["random_forest_max_train_windows"].as_u64(), Some(10), "{caps}");
+    assert_eq!(caps["svr_max_train_windows"].as_u64(), Some(n_train), "--svr-max-train 0 = every window: {caps}");
     for k in ["mlr", "random_forest", "svr", "ffnn", "lstm", "cnn", "cnn_lstm"] {
         assert!(m["models"][k]["r2"].is_number(), "{k}");
     }

@@ -16,7 +16,9 @@
 //! dropout on at inference with batch norm in eval mode.
 //!
 //! Optional (`ModelConfig::highway`, `--highway`, any architecture): a linear layer from the
-//! last time step's inputs to the two outputs, added to the output above.
+//! last time step's inputs to the two outputs, added to the output above. Optional
+//! (`ModelConfig::persistence`, `--persistence`): a fixed skip that adds the window's last held
+//! titer assay to the titer output, so the network predicts the titer made since the assay.
 //!
 //! Everything before the first dropout is deterministic (and so is the highway); [`Model::predict_mc`] computes it
 //! once per window and samples only the rest.
@@ -82,12 +84,19 @@ pub struct ModelConfig {
     /// Off in the seed's configuration and in models saved before it existed.
     #[serde(default)]
     pub highway: bool,
+    /// Persistence skip: the titer output is the last held titer assay of the window (the
+    /// `titer_g_per_l` input, un-scaled) plus what the network adds, so the network learns the
+    /// titer made since that assay rather than the titer itself. A fixed, parameter-free
+    /// term (no weights); it needs `titer_g_per_l` among the features. GI is unchanged. Off in
+    /// the seed's configuration and in models saved before it existed.
+    #[serde(default)]
+    pub persistence: bool,
 }
 
 impl ModelConfig {
     /// The seed's configuration for `arch` on `n_features` inputs over `steps` steps.
     pub fn seed_default(arch: Arch, n_features: usize, steps: usize) -> ModelConfig {
-        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false }
+        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false, persistence: false }
     }
     fn check(&self) -> Result<()> {
         if self.n_features == 0 || self.steps == 0 || self.filters == 0 || self.lstm1 == 0 || self.lstm2 == 0 || self.dense == 0 || self.kernels.is_empty() {
@@ -190,6 +199,9 @@ struct Net {
     fc1: nn::Linear,
     fc2: nn::Linear,
     highway: Option<nn::Linear>,
+    /// Persistence skip `(titer feature index, a, b)`: adds `a·x[last, index] + b` to the
+    /// z-scored titer output (set from the scalers by [`Model::set_persistence`]).
+    persist: Option<(i64, f64, f64)>,
 }
 
 fn lstm_cfg() -> nn::RNNConfig {
@@ -236,7 +248,7 @@ impl Net {
         let fc1 = nn::linear(p / "fc1", head_in, cfg.dense as i64, Default::default());
         let fc2 = nn::linear(p / "fc2", cfg.dense as i64, 2, Default::default());
         let highway = cfg.highway.then(|| nn::linear(p / "highway", f, 2, Default::default()));
-        Net { cfg: cfg.clone(), convs, lstm1, lstm2, ff_a, ff_b, fc1, fc2, highway }
+        Net { cfg: cfg.clone(), convs, lstm1, lstm2, ff_a, ff_b, fc1, fc2, highway, persist: None }
     }
 
     fn conv_features(&self, x: &Tensor, bn_train: bool) -> Tensor {
@@ -285,9 +297,19 @@ impl Net {
         z.apply(&self.fc1).relu().apply(&self.fc2)
     }
 
-    /// The deterministic highway term for `x (B, T, F)` (None without a highway).
+    /// The deterministic skip terms for `x (B, T, F)`: the highway and the persistence skip
+    /// (None without either).
     fn skip(&self, x: &Tensor) -> Option<Tensor> {
-        self.highway.as_ref().map(|l| x.select(1, -1).apply(l))
+        let last = x.select(1, -1);
+        let highway = self.highway.as_ref().map(|l| last.apply(l));
+        let persist = self.persist.map(|(k, a, b)| {
+            let titer = last.select(1, k) * a + b; // (B)
+            Tensor::stack(&[titer.shallow_clone(), titer.zeros_like()], 1) // (B, 2)
+        });
+        match (highway, persist) {
+            (Some(h), Some(p)) => Some(h + p),
+            (h, p) => h.or(p),
+        }
     }
 
     /// `head + skip`: the skip is computed once and reused across MC-dropout passes.
@@ -344,7 +366,32 @@ impl Model {
         let vs = nn::VarStore::new(device);
         let net = Net::new(&vs.root(), &cfg);
         let meta = ModelMeta { model: cfg, ..meta_base };
-        Ok(Model { vs, net, meta })
+        let mut m = Model { vs, net, meta };
+        m.set_persistence()?;
+        Ok(m)
+    }
+
+    /// The input the persistence skip reads (the held titer assay).
+    pub const PERSISTENCE_FEATURE: &'static str = "titer_g_per_l";
+
+    /// (Re)derive the persistence skip's coefficients from the input and target scalers:
+    /// with x = (titer − m_x)/s_x and z = (titer − m_y)/s_y, the held titer in target
+    /// z-units is x·s_x/s_y + (m_x − m_y)/s_y.
+    fn set_persistence(&mut self) -> Result<()> {
+        if !self.meta.model.persistence {
+            self.net.persist = None;
+            return Ok(());
+        }
+        let k = self.meta.features.iter().position(|f| f == Self::PERSISTENCE_FEATURE).ok_or_else(|| {
+            TwinError::Invalid(format!("the persistence skip needs `{}` among the features [{}]", Self::PERSISTENCE_FEATURE, self.meta.features.join(", ")))
+        })?;
+        let (sx, mx) = (self.meta.scaler.std[k], self.meta.scaler.mean[k]);
+        let (sy, my) = (self.meta.target_scaler.std[0], self.meta.target_scaler.mean[0]);
+        if !(sx.is_finite() && sy.is_finite() && mx.is_finite() && my.is_finite() && sy > 0.0) {
+            return Err(TwinError::Invalid(format!("persistence skip: scalers not usable (titer input mean {mx}, std {sx}; target mean {my}, std {sy})")));
+        }
+        self.net.persist = Some((k as i64, sx / sy, (mx - my) / sy));
+        Ok(())
     }
 
     pub fn device(&self) -> Device {
@@ -421,6 +468,7 @@ impl Model {
         let rows64: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
         let refs: Vec<&[f64]> = rows64.iter().map(Vec::as_slice).collect();
         self.meta.target_scaler = Scaler::fit_rows(&refs, 2);
+        self.set_persistence()?;
         let device = self.device();
         let all: Vec<usize> = (0..train.len()).collect();
         let xtr = x_tensor(train, &all, device);
@@ -632,7 +680,9 @@ impl Model {
             return Err(TwinError::ModelMismatch(format!("{}: the weights do not match the network described in {} (in the file only: {extra:?}; missing from the file: {missing:?})", w.display(), p.display())));
         }
         vs.load(&w).map_err(|e| TwinError::ModelMismatch(format!("{}: {e}", w.display())))?;
-        Ok(Model { vs, net, meta })
+        let mut m = Model { vs, net, meta };
+        m.set_persistence()?;
+        Ok(m)
     }
 }
 

@@ -263,3 +263,45 @@ fn a_highway_network_trains_round_trips_and_keeps_mc_and_ig_consistent() {
     assert!((a.f_x - p[2][0]).abs() < 1e-4 * (1.0 + p[2][0].abs()));
     assert!((a.total() - g).abs() <= 0.02 * g.abs() + 1e-3, "sum {} vs {g}", a.total());
 }
+
+#[test]
+fn the_persistence_skip_adds_the_held_titer_and_survives_training_and_reload() {
+    let _serial = serial();
+    let d = data();
+    let k = d.features.iter().position(|f| f == Model::PERSISTENCE_FEATURE).expect("titer input");
+    let cfg = ModelConfig { persistence: true, ..tiny(Arch::CnnLstm, 0.2) };
+    let plain = model(Arch::CnnLstm, 0.2, 5);
+    let mut m = Model::new(cfg.clone(), new_meta(&d.features, &d.window, &d.scaler, "test"), 5, Device::Cpu).expect("model");
+    // A fixed skip: no parameters, the same initial weights as the plain network, and before
+    // training (identity target scaler) the outputs differ by exactly the held titer assay.
+    assert_eq!(m.parameters(), plain.parameters());
+    let (pp, p0) = (m.predict(&d.test).expect("p"), plain.predict(&d.test).expect("p0"));
+    let (steps, nf) = (d.test.steps, d.test.n_features);
+    for i in 0..d.test.len() {
+        let x_last = f64::from(d.test.x[i * steps * nf + (steps - 1) * nf + k]);
+        let held = x_last * d.scaler.std[k] + d.scaler.mean[k];
+        assert!((pp[i][0] - p0[i][0] - held).abs() < 1e-4 * (1.0 + held.abs()), "window {i}: {} − {} vs held {held}", pp[i][0], p0[i][0]);
+        assert!((pp[i][1] - p0[i][1]).abs() < 1e-5, "GI moved by the titer skip");
+    }
+    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 5, lr_plateau_patience: 0 };
+    let s = m.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train");
+    assert!(s.history.last().expect("epochs").train_loss < s.history[0].train_loss, "{:?}", s.history);
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let l = Model::load(dir.path(), Device::Cpu).expect("load");
+    assert!(l.meta.model.persistence);
+    let p = m.predict(&d.test).expect("p");
+    assert_eq!(p, l.predict(&d.test).expect("p"), "round trip (the skip is rebuilt from the saved scalers)");
+    let a = l.integrated_gradients(&d.test, 2, 0, 128).expect("ig");
+    let g = a.f_x - a.f_baseline;
+    assert!((a.f_x - p[2][0]).abs() < 1e-4 * (1.0 + p[2][0].abs()));
+    assert!((a.total() - g).abs() <= 0.02 * g.abs() + 1e-3, "sum {} vs {g}", a.total());
+    // Without the titer input there is nothing to persist: a clear error.
+    let without: Vec<String> = d.features.iter().filter(|f| *f != Model::PERSISTENCE_FEATURE).cloned().collect();
+    let sc = twin::prep::Scaler { mean: vec![0.0; without.len()], std: vec![1.0; without.len()] };
+    let cfg = ModelConfig { n_features: without.len(), ..cfg };
+    match Model::new(cfg, new_meta(&without, &d.window, &sc, "test"), 5, Device::Cpu) {
+        Err(twin::TwinError::Invalid(msg)) => assert!(msg.contains("titer_g_per_l"), "{msg}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
