@@ -145,8 +145,8 @@ pub(crate) struct EvalArgs {
 #[derive(clap::Args, Debug)]
 pub(crate) struct CapArgs {
     /// Most training windows the random forest fits on (a seeded random draw when there are
-    /// more; 0 = every training window).
-    #[arg(long, default_value_t = twin::baselines::RF_MAX_TRAIN)]
+    /// more; 0, the default, = every training window).
+    #[arg(long, default_value_t = 0)]
     pub(crate) rf_max_train: usize,
     /// Most training windows the SVR fits on (0 = all; its solver is quadratic in the count,
     /// so all of a large dataset takes long).

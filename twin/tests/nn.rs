@@ -177,7 +177,7 @@ fn classical_baselines_run_on_the_same_windows() {
     let caps = twin::baselines::BaselineCaps::from_flags(d.train.len() / 4, 0);
     let all = fit_predict(Baseline::RandomForest, &d.train, &d.test, 1, &Default::default()).expect("rf");
     let few = fit_predict(Baseline::RandomForest, &d.train, &d.test, 1, &caps).expect("rf capped");
-    assert!(d.train.len() < twin::baselines::RF_MAX_TRAIN, "the tiny set is under the default cap");
+    assert_eq!(twin::baselines::BaselineCaps::default().used(Baseline::RandomForest, d.train.len()), d.train.len(), "the forest gets every window by default");
     assert_ne!(all, few, "a quarter of the windows gave the same forest");
 }
 
