@@ -99,16 +99,8 @@ pub(crate) struct TrainArgs {
     /// cnn_lstm, ffnn, lstm or cnn.
     #[arg(long, default_value = "cnn_lstm")]
     pub(crate) arch: String,
-    /// Add a linear highway from the last time step's inputs to the outputs (LSTNet's
-    /// autoregressive highway): the network learns a correction to a linear read-out of the
-    /// current state. Off by default (the seed's Table 2 network).
-    #[arg(long)]
-    pub(crate) highway: bool,
-    /// Add the window's last held titer assay (the `titer_g_per_l` input) to the titer
-    /// output, so the network learns the titer made since that assay (a fixed skip, no
-    /// weights; needs `titer_g_per_l` among the features). Off by default.
-    #[arg(long)]
-    pub(crate) persistence: bool,
+    #[command(flatten)]
+    pub(crate) skips: Skips,
     /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
     #[arg(long, default_value_t = 30)]
@@ -184,13 +176,9 @@ pub(crate) struct BaselinesArgs {
     /// (0 = keep it constant; floor: the initial rate / 64).
     #[arg(long, default_value_t = 0)]
     pub(crate) lr_plateau_patience: usize,
-    /// Give every network (FFNN, LSTM, CNN and CNN-LSTM alike) the linear highway of
-    /// `twin train --highway`.
-    #[arg(long)]
-    pub(crate) highway: bool,
-    /// Give every network the persistence skip of `twin train --persistence`.
-    #[arg(long)]
-    pub(crate) persistence: bool,
+    /// The optional skips, given to every network (FFNN, LSTM, CNN and CNN-LSTM alike).
+    #[command(flatten)]
+    pub(crate) skips: Skips,
     /// Also run leave-one-scale-out and leave-one-cell-line-out with the CNN-LSTM and MLR
     /// (the seed's Table 8 analog; one training per held-out group).
     #[arg(long)]
@@ -321,11 +309,19 @@ fn bar(len: usize, quiet: bool, label: &str) -> ProgressBar {
 }
 
 /// Train one network on `p` with a progress bar; returns the model and seconds.
-/// The optional skip terms of a network (`--highway`, `--persistence`).
-#[derive(Debug, Clone, Copy)]
-struct Skips {
-    highway: bool,
-    persistence: bool,
+/// The optional skip terms of a network (both off in the seed's Table 2 network).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub(crate) struct Skips {
+    /// Add a linear highway from the last time step's inputs to the outputs (LSTNet's
+    /// autoregressive highway): the network learns a correction to a linear read-out of the
+    /// current state. Off by default.
+    #[arg(long)]
+    pub(crate) highway: bool,
+    /// Add the window's last held titer assay (the `titer_g_per_l` input) to the titer
+    /// output, so the network learns the titer made since that assay (a fixed skip, no
+    /// weights; needs `titer_g_per_l` among the features). Off by default.
+    #[arg(long)]
+    pub(crate) persistence: bool,
 }
 
 fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
@@ -403,7 +399,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience };
-    let (mut m, secs) = train_model(&p, arch, Skips { highway: a.highway, persistence: a.persistence }, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+    let (mut m, secs) = train_model(&p, arch, a.skips, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
     let infer = t.elapsed().as_secs_f64();
@@ -521,10 +517,11 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     let mut caps = serde_json::Value::Null;
     if !a.no_baselines && !train_idx.is_empty() {
         let tr = windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?;
-        caps = caps_json(&a.caps.caps(), tr.len());
+        let fit_caps = a.caps.caps();
+        caps = caps_json(&fit_caps, tr.len());
         for b in Baseline::ALL {
             let t = Instant::now();
-            let p = fit_predict(b, &tr, &test, 1, &a.caps.caps())?;
+            let p = fit_predict(b, &tr, &test, 1, &fit_caps)?;
             eprintln!("{}: {:.1} s", b.key(), t.elapsed().as_secs_f64());
             let e = evaluate(&test, &grids, &p, None);
             models.insert(b.key().to_owned(), eval_json(&e));
@@ -642,6 +639,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { epochs: a.epochs, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience, ..TrainConfig::default() };
+    let caps = a.caps.caps();
     let mut models = serde_json::Map::new();
     let mut timings = serde_json::Map::new();
     let mut table = format!(
@@ -654,7 +652,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
     let mut cnn_lstm_eval = None;
     for b in Baseline::ALL {
         let t = Instant::now();
-        let pred = fit_predict(b, &p.train, &p.test, a.common.seed, &a.caps.caps())?;
+        let pred = fit_predict(b, &p.train, &p.test, a.common.seed, &caps)?;
         let secs = t.elapsed().as_secs_f64();
         eprintln!("{}: {:.1} s", b.key(), secs);
         let e = evaluate(&p.test, &p.grids, &pred, None);
@@ -663,7 +661,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
         timings.insert(b.key().into(), json!(secs));
     }
     for arch in Arch::ALL {
-        let (m, secs) = train_model(&p, arch, Skips { highway: a.highway, persistence: a.persistence }, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+        let (m, secs) = train_model(&p, arch, a.skips, &tc, device, &ds.manifest_hash, a.common.quiet)?;
         let pred = m.predict(&p.test)?;
         let e = evaluate(&p.test, &p.grids, &pred, None);
         table.push_str(&row(arch.name(), &e.titer));
@@ -699,8 +697,8 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
             for gname in uniq {
                 let split: Split = leave_group_out(&groups, &gname, a.common.val_frac, a.common.split_seed())?;
                 let q = prepare(grids.clone(), &p.features, &p.window, split)?;
-                let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed, &a.caps.caps())?, None);
-                let (m, _) = train_model(&q, Arch::CnnLstm, Skips { highway: a.highway, persistence: a.persistence }, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+                let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed, &caps)?, None);
+                let (m, _) = train_model(&q, Arch::CnnLstm, a.skips, &tc, device, &ds.manifest_hash, a.common.quiet)?;
                 let e = evaluate(&q.test, &q.grids, &m.predict(&q.test)?, None);
                 for (name, s) in [("CNN-LSTM", &e.titer), ("MLR", &mlr.titer)] {
                     let _ = writeln!(table, "| {kind} {gname} | {name} | {:.3} | {:.3} | {:.3} | {:.3} |", s.rmse, s.mae, s.r2, s.dts);
@@ -717,7 +715,7 @@ fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
         "n_test_windows": p.test.len(),
         "horizon": p.window.horizon.label(),
         "split_batch_ids": p.split_batch_ids(),
-        "caps": caps_json(&a.caps.caps(), p.train.len()),
+        "caps": caps_json(&caps, p.train.len()),
     });
     write_json(&a.out.join("metrics.json"), &metrics)?;
     write_atomic(&a.out.join("table.md"), table.as_bytes())?;

@@ -20,7 +20,7 @@
 //! (`ModelConfig::persistence`, `--persistence`): a fixed skip that adds the window's last held
 //! titer assay to the titer output, so the network predicts the titer made since the assay.
 //!
-//! Everything before the first dropout is deterministic (and so is the highway); [`Model::predict_mc`] computes it
+//! Everything before the first dropout is deterministic (and so are both skips); [`Model::predict_mc`] computes it
 //! once per window and samples only the rest.
 
 use crate::error::{Result, TwinError};
