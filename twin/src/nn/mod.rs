@@ -22,15 +22,24 @@
 //!
 //! Everything before the first dropout is deterministic (and so are both skips); [`Model::predict_mc`] computes it
 //! once per window and samples only the rest.
+//!
+//! Layout: this module holds the architectures, the [`Model`] (prediction, save, load);
+//! `train` the optimiser loop and early stopping; `uncertainty` MC dropout and the
+//! conformal interval scale; `explain` integrated gradients.
 
 use crate::error::{Result, TwinError};
 use crate::prep::{Scaler, WindowConfig, WindowSet};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use std::path::Path;
-use tch::nn::{self, OptimizerConfig, RNN};
+use tch::nn::{self, RNN};
 use tch::{Device, Kind, Tensor};
+
+mod explain;
+mod train;
+mod uncertainty;
+
+pub use explain::Attribution;
+pub use train::{EpochLog, TrainConfig, TrainSummary, LR_FLOOR_DIVISOR};
+pub use uncertainty::{fit_interval_scale, McPrediction};
 
 /// Network families of the seed's Table 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -110,57 +119,6 @@ impl ModelConfig {
         }
         Ok(())
     }
-}
-
-/// Optimiser and stopping settings (seed Section 3.3 as defaults).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub patience: usize,
-    pub seed: u64,
-    /// Halve the learning rate after this many epochs without a better validation loss
-    /// (0 = constant learning rate). The seed gives only the *initial* rate (1e-3).
-    #[serde(default)]
-    pub lr_plateau_patience: usize,
-}
-
-/// The learning rate is never decayed below `lr / LR_FLOOR_DIVISOR`.
-pub const LR_FLOOR_DIVISOR: f64 = 64.0;
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0 }
-    }
-}
-
-/// Progress of one epoch (passed to the training callback).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    /// Mean MSE over the training windows (z-scored targets, dropout on).
-    pub train_loss: f64,
-    /// MSE on the validation windows (eval mode).
-    pub val_loss: f64,
-    pub best_epoch: usize,
-    /// Learning rate used in this epoch.
-    #[serde(default)]
-    pub lr: f64,
-}
-
-/// What training did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainSummary {
-    pub config: TrainConfig,
-    pub epochs_run: usize,
-    pub best_epoch: usize,
-    pub best_val_loss: f64,
-    pub stopped_early: bool,
-    pub history: Vec<EpochLog>,
-    pub n_train_windows: usize,
-    pub n_val_windows: usize,
-    pub parameters: i64,
 }
 
 /// The JSON sidecar of saved weights.
@@ -438,118 +396,6 @@ impl Model {
         Ok(Tensor::from_slice(&y).view([w.len() as i64, 2]).to_device(self.device()))
     }
 
-    fn loss_eval(&self, x: &Tensor, y: &Tensor) -> f64 {
-        tch::no_grad(|| {
-            let n = x.size()[0];
-            let mut total = 0.0;
-            let mut s = 0;
-            while s < n {
-                let len = (CHUNK as i64).min(n - s);
-                let out = self.net.forward(&x.narrow(0, s, len), false, false);
-                total += out.mse_loss(&y.narrow(0, s, len), tch::Reduction::Sum).double_value(&[]);
-                s += len;
-            }
-            total / (2 * n).max(1) as f64
-        })
-    }
-
-    /// Train with Adam and MSE on z-scored targets; early stopping on `val` with the best
-    /// weights restored. The target scaler is fitted here on `train`'s targets.
-    pub fn train(&mut self, train: &WindowSet, val: &WindowSet, cfg: &TrainConfig, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainSummary> {
-        self.check_windows(train)?;
-        self.check_windows(val)?;
-        if train.is_empty() {
-            return Err(TwinError::Data("no training windows".into()));
-        }
-        if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr <= 0.0 {
-            return Err(TwinError::Invalid(format!("training settings {cfg:?}")));
-        }
-        let rows: Vec<&[f32]> = train.y.chunks(2).collect();
-        let rows64: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
-        let refs: Vec<&[f64]> = rows64.iter().map(Vec::as_slice).collect();
-        self.meta.target_scaler = Scaler::fit_rows(&refs, 2);
-        self.set_persistence()?;
-        let device = self.device();
-        let all: Vec<usize> = (0..train.len()).collect();
-        let xtr = x_tensor(train, &all, device);
-        let ytr = self.y_tensor(train)?;
-        let vidx: Vec<usize> = (0..val.len()).collect();
-        let (xva, yva) = (x_tensor(val, &vidx, device), self.y_tensor(val)?);
-        let mut opt = nn::Adam::default().build(&self.vs, cfg.lr)?;
-        tch::manual_seed(cfg.seed as i64);
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let mut best: Option<(usize, f64, Vec<(String, Tensor)>)> = None;
-        let mut history = Vec::new();
-        let mut since_best = 0;
-        let mut stopped_early = false;
-        let mut order = all.clone();
-        let mut lr = cfg.lr;
-        let mut since_decay = 0;
-        for epoch in 1..=cfg.epochs {
-            order.shuffle(&mut rng);
-            let (mut sum, mut n) = (0.0, 0usize);
-            for chunk in order.chunks(cfg.batch_size) {
-                let idx = Tensor::from_slice(&chunk.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
-                let xb = xtr.index_select(0, &idx);
-                let yb = ytr.index_select(0, &idx);
-                let out = self.net.forward(&xb, true, true);
-                let loss = out.mse_loss(&yb, tch::Reduction::Mean);
-                opt.backward_step(&loss);
-                sum += loss.double_value(&[]) * chunk.len() as f64;
-                n += chunk.len();
-            }
-            let train_loss = sum / n.max(1) as f64;
-            let val_loss = if val.is_empty() { train_loss } else { self.loss_eval(&xva, &yva) };
-            let improved = best.as_ref().is_none_or(|b| val_loss < b.1);
-            if improved {
-                let snap = tch::no_grad(|| self.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect());
-                best = Some((epoch, val_loss, snap));
-                since_best = 0;
-                since_decay = 0;
-            } else {
-                since_best += 1;
-                since_decay += 1;
-            }
-            let log = EpochLog { epoch, train_loss, val_loss, best_epoch: best.as_ref().map_or(epoch, |b| b.0), lr };
-            if cfg.lr_plateau_patience > 0 && since_decay >= cfg.lr_plateau_patience && lr > cfg.lr / LR_FLOOR_DIVISOR {
-                lr = (lr * 0.5).max(cfg.lr / LR_FLOOR_DIVISOR);
-                opt.set_lr(lr);
-                since_decay = 0;
-            }
-            on_epoch(&log);
-            history.push(log);
-            if since_best >= cfg.patience {
-                stopped_early = true;
-                break;
-            }
-        }
-        let (best_epoch, best_val_loss) = best.as_ref().map_or((0, f64::NAN), |b| (b.0, b.1));
-        if let Some((_, _, snap)) = best {
-            let vars = self.vs.variables();
-            tch::no_grad(|| {
-                for (k, saved) in &snap {
-                    if let Some(v) = vars.get(k) {
-                        let mut v = v.shallow_clone();
-                        v.copy_(saved);
-                    }
-                }
-            });
-        }
-        let summary = TrainSummary {
-            config: cfg.clone(),
-            epochs_run: history.len(),
-            best_epoch,
-            best_val_loss,
-            stopped_early,
-            history,
-            n_train_windows: train.len(),
-            n_val_windows: val.len(),
-            parameters: self.parameters(),
-        };
-        self.meta.train = Some(summary.clone());
-        Ok(summary)
-    }
-
     fn unscale(&self, z: &[f32]) -> Vec<[f64; 2]> {
         let ts = &self.meta.target_scaler;
         z.chunks(2).map(|c| [ts.unz(0, f64::from(c[0])), ts.unz(1, f64::from(c[1]))]).collect()
@@ -568,79 +414,6 @@ impl Model {
         Ok(out)
     }
 
-    /// MC dropout: `passes` stochastic forward passes (dropout on, batch norm in eval mode,
-    /// `tch::manual_seed(seed)` first). Per window and target: mean and the 2.5 %/97.5 %
-    /// quantiles of the passes, raw units.
-    pub fn predict_mc(&self, w: &WindowSet, passes: usize, seed: u64) -> Result<McPrediction> {
-        self.check_windows(w)?;
-        if passes < 2 {
-            return Err(TwinError::Invalid("MC dropout needs at least 2 passes".into()));
-        }
-        tch::manual_seed(seed as i64);
-        let mut res = McPrediction { mean: Vec::new(), lo: Vec::new(), hi: Vec::new(), std: Vec::new() };
-        let idx: Vec<usize> = (0..w.len()).collect();
-        for chunk in idx.chunks(CHUNK / 4) {
-            let x = x_tensor(w, chunk, self.device());
-            let samples: Vec<Vec<[f64; 2]>> = tch::no_grad(|| -> Result<Vec<Vec<[f64; 2]>>> {
-                let h = self.net.prefix(&x, false);
-                let skip = self.net.skip(&x);
-                (0..passes).map(|_| Ok(self.unscale(&to_vec(&Net::with_skip(self.net.head(&h, true), skip.as_ref()))?))).collect()
-            })?;
-            for i in 0..chunk.len() {
-                let mut m = [0.0; 2];
-                let mut lo = [0.0; 2];
-                let mut hi = [0.0; 2];
-                let mut sd = [0.0; 2];
-                for k in 0..2 {
-                    let mut v: Vec<f64> = samples.iter().map(|s| s[i][k]).collect();
-                    let mean = v.iter().sum::<f64>() / v.len() as f64;
-                    sd[k] = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
-                    v.sort_by(f64::total_cmp);
-                    m[k] = mean;
-                    lo[k] = quantile(&v, 0.025);
-                    hi[k] = quantile(&v, 0.975);
-                }
-                res.mean.push(m);
-                res.lo.push(lo);
-                res.hi.push(hi);
-                res.std.push(sd);
-            }
-        }
-        Ok(res)
-    }
-
-    /// Integrated gradients of output `target` (0 titer, 1 GI) for one window, against the
-    /// all-zero input (the training mean in z-space), with `steps` points of the trapezoidal
-    /// rule. Eval mode. Attributions are in the target's raw units (g/L or %), one per
-    /// (time step, feature); they sum to `f(x) − f(baseline)` up to the quadrature error.
-    pub fn integrated_gradients(&self, w: &WindowSet, window: usize, target: usize, steps: usize) -> Result<Attribution> {
-        self.check_windows(w)?;
-        if window >= w.len() || target > 1 || steps < 2 {
-            return Err(TwinError::Invalid(format!("integrated gradients: window {window} of {}, target {target}, steps {steps}", w.len())));
-        }
-        let x = x_tensor(w, &[window], self.device()); // (1, T, F)
-        let alphas = Tensor::linspace(0.0, 1.0, steps as i64, (Kind::Float, self.device())).view([steps as i64, 1, 1]);
-        let path = (&alphas * &x).detach().set_requires_grad(true); // (m, T, F)
-        let out = self.net.forward(&path, false, false).select(1, target as i64); // (m)
-        let grads = Tensor::run_backward(&[out.sum(Kind::Float)], &[&path], false, false);
-        let g = grads.into_iter().next().ok_or_else(|| TwinError::Data("no gradient".into()))?;
-        // Trapezoid: (g0/2 + g1 + … + g_{m−2} + g_{m−1}/2) / (m − 1).
-        let m = steps as i64;
-        let inner = if m > 2 { g.narrow(0, 1, m - 2).sum_dim_intlist(0, false, Kind::Float) } else { g.get(0).zeros_like() };
-        let avg = (inner + (g.get(0) + g.get(m - 1)) * 0.5) / (m - 1) as f64;
-        let std = self.meta.target_scaler.std[target];
-        let attr = (avg * x.get(0)) * std;
-        let fx = tch::no_grad(|| out.get(m - 1).double_value(&[]));
-        let f0 = tch::no_grad(|| out.get(0).double_value(&[]));
-        let mean = self.meta.target_scaler.mean[target];
-        Ok(Attribution {
-            steps: w.steps,
-            n_features: w.n_features,
-            values: to_vec(&attr)?.into_iter().map(f64::from).collect(),
-            f_x: fx * std + mean,
-            f_baseline: f0 * std + mean,
-        })
-    }
 
     /// Save `model.safetensors` and `model.json` into `dir` (created if needed).
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -686,84 +459,6 @@ impl Model {
     }
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len().saturating_sub(1)) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
-/// MC-dropout summary per window: `[titer, GI]` each.
-#[derive(Debug, Clone, PartialEq)]
-pub struct McPrediction {
-    pub mean: Vec<[f64; 2]>,
-    pub lo: Vec<[f64; 2]>,
-    pub hi: Vec<[f64; 2]>,
-    pub std: Vec<[f64; 2]>,
-}
-
-impl McPrediction {
-    /// The same prediction with each interval's two half-widths (mean − lo, hi − mean)
-    /// multiplied by `scale[k]` for target k.
-    pub fn scaled(&self, scale: [f64; 2]) -> McPrediction {
-        let mut out = self.clone();
-        for i in 0..self.mean.len() {
-            for k in 0..2 {
-                let m = self.mean[i][k];
-                out.lo[i][k] = m - scale[k] * (m - self.lo[i][k]);
-                out.hi[i][k] = m + scale[k] * (self.hi[i][k] - m);
-            }
-        }
-        out
-    }
-}
-
-/// Split-conformal scale of MC-dropout intervals: for target k, the smallest s such that
-/// `[mean − s·(mean − lo), mean + s·(hi − mean)]` covers the observed value, per window;
-/// returned is the ⌈(n + 1)·level⌉-th smallest of these (the conformal quantile), so that
-/// on exchangeable new data the scaled interval covers with probability ≥ `level`. Windows
-/// of one batch are correlated, so fit on held-out *batches* (the validation split) and check
-/// the coverage on the test batches. Zero-width intervals count with a width floor of 1e-9.
-pub fn fit_interval_scale(y: &[[f64; 2]], mc: &McPrediction, level: f64) -> Result<[f64; 2]> {
-    let n = y.len();
-    if n == 0 || mc.mean.len() != n || !(0.0..1.0).contains(&level) {
-        return Err(TwinError::Invalid(format!("interval calibration needs matching, non-empty sets (got {n} targets, {} predictions) and 0 < level < 1", mc.mean.len())));
-    }
-    let mut out = [1.0; 2];
-    for (k, o) in out.iter_mut().enumerate() {
-        let mut scores: Vec<f64> = (0..n)
-            .map(|i| {
-                let (m, v) = (mc.mean[i][k], y[i][k]);
-                if v >= m { (v - m) / (mc.hi[i][k] - m).max(1e-9) } else { (m - v) / (m - mc.lo[i][k]).max(1e-9) }
-            })
-            .collect();
-        scores.sort_by(f64::total_cmp);
-        let rank = ((n as f64 + 1.0) * level).ceil() as usize;
-        *o = scores[rank.clamp(1, n) - 1];
-    }
-    Ok(out)
-}
-
-/// Integrated-gradient attributions of one window (`steps × n_features`, row-major).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attribution {
-    pub steps: usize,
-    pub n_features: usize,
-    pub values: Vec<f64>,
-    pub f_x: f64,
-    pub f_baseline: f64,
-}
-
-impl Attribution {
-    /// Sum of all attributions (completeness: ≈ `f_x − f_baseline`).
-    pub fn total(&self) -> f64 {
-        self.values.iter().sum()
-    }
-    /// Sum of |attribution| per feature over the window.
-    pub fn per_feature_abs(&self) -> Vec<f64> {
-        (0..self.n_features).map(|c| (0..self.steps).map(|t| self.values[t * self.n_features + c].abs()).sum()).collect()
-    }
-}
-
 /// A sidecar skeleton for a new model (filled further by training).
 pub fn new_meta(features: &[String], window: &WindowConfig, scaler: &Scaler, data_manifest_hash: &str) -> ModelMeta {
     ModelMeta {
@@ -779,54 +474,5 @@ pub fn new_meta(features: &[String], window: &WindowConfig, scaler: &Scaler, dat
         train: None,
         metrics: serde_json::Value::Null,
         interval_scale: None,
-    }
-}
-
-#[cfg(test)]
-mod interval_tests {
-    use super::*;
-
-    fn mc(mean: &[f64], half: f64) -> McPrediction {
-        McPrediction {
-            mean: mean.iter().map(|&m| [m, m]).collect(),
-            lo: mean.iter().map(|&m| [m - half, m - 2.0 * half]).collect(),
-            hi: mean.iter().map(|&m| [m + half, m + 2.0 * half]).collect(),
-            std: vec![[half, half]; mean.len()],
-        }
-    }
-
-    #[test]
-    fn conformal_scale_at_a_hand_computed_point() {
-        // Means 0, half-widths 1 (titer) and 2 (GI); residuals 0.5, 1, 1.5, …, 9.5 (19 windows).
-        let n = 19;
-        let p = mc(&vec![0.0; n], 1.0);
-        let y: Vec<[f64; 2]> = (1..=n).map(|i| [0.5 * i as f64, -0.5 * i as f64]).collect();
-        let s = fit_interval_scale(&y, &p, 0.95).expect("fits");
-        // ⌈20 · 0.95⌉ = 19th smallest score: 9.5 / 1 and 9.5 / 2.
-        assert!((s[0] - 9.5).abs() < 1e-12 && (s[1] - 4.75).abs() < 1e-12, "{s:?}");
-        // At level 0.5: ⌈10⌉ = 10th smallest: 5.0 / 1.
-        let s = fit_interval_scale(&y, &p, 0.5).expect("fits");
-        assert!((s[0] - 5.0).abs() < 1e-12, "{s:?}");
-    }
-
-    #[test]
-    fn scaled_intervals_cover_the_calibration_set_at_the_level() {
-        // Intervals that are 3x too narrow for the residuals get widened to ≥ 95 % coverage.
-        let n = 400;
-        let means: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
-        let p = mc(&means, 0.1);
-        let y: Vec<[f64; 2]> = (0..n).map(|i| {
-            let r = 0.3 * ((i as f64 * 1.713).sin() * 1.9).clamp(-1.9, 1.9);
-            [means[i] + r, means[i] - r]
-        }).collect();
-        let raw = crate::metrics::coverage(&y.iter().map(|v| v[0]).collect::<Vec<_>>(), &p.lo.iter().map(|v| v[0]).collect::<Vec<_>>(), &p.hi.iter().map(|v| v[0]).collect::<Vec<_>>());
-        assert!(raw < 0.5, "raw coverage {raw}");
-        let s = fit_interval_scale(&y, &p, 0.95).expect("fits");
-        let c = p.scaled(s);
-        let cov = crate::metrics::coverage(&y.iter().map(|v| v[0]).collect::<Vec<_>>(), &c.lo.iter().map(|v| v[0]).collect::<Vec<_>>(), &c.hi.iter().map(|v| v[0]).collect::<Vec<_>>());
-        assert!((0.95..0.97).contains(&cov), "calibrated coverage {cov}");
-        // Scaling keeps the mean and is the identity at 1.
-        assert_eq!(p.scaled([1.0, 1.0]), p);
-        assert!(fit_interval_scale(&[], &p, 0.95).is_err());
     }
 }
