@@ -15,7 +15,7 @@ mod output;
 mod plot;
 #[path = "../qc_cmd/mod.rs"]
 mod qc_cmd;
-#[path = "../twin_cmd.rs"]
+#[path = "../twin_cmd/mod.rs"]
 mod twin_cmd;
 #[path = "../twin_plots.rs"]
 mod twin_plots;
