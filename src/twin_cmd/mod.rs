@@ -15,7 +15,7 @@ use std::time::Instant;
 use twin::baselines::{Baseline, BaselineCaps, fit_predict};
 use twin::data::{Dataset, load_batch, load_dataset};
 use twin::metrics::Scores;
-use twin::nn::{Arch, McPrediction, Model, ModelConfig, TrainConfig, default_device, fit_interval_scale, new_meta};
+use twin::nn::{Arch, McPrediction, Model, ModelConfig, StopOn, TrainConfig, default_device, fit_interval_scale, new_meta};
 use twin::pipeline::{Evaluation, Prepared, evaluate, grid_all, prepare, windows_of};
 use twin::prep::{DEFAULT_FEATURES, Horizon, WindowConfig, WindowSet, grid_batch, windows};
 use twin::split::{Split, leave_group_out, random_split};
@@ -105,6 +105,8 @@ pub(crate) struct TrainArgs {
     pub(crate) arch: String,
     #[command(flatten)]
     pub(crate) skips: Skips,
+    #[command(flatten)]
+    pub(crate) regularise: Regularise,
     /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
     #[arg(long, default_value_t = 30)]
@@ -183,6 +185,8 @@ pub(crate) struct BaselinesArgs {
     /// The optional skips, given to every network (FFNN, LSTM, CNN and CNN-LSTM alike).
     #[command(flatten)]
     pub(crate) skips: Skips,
+    #[command(flatten)]
+    pub(crate) regularise: Regularise,
     /// Also run leave-one-scale-out and leave-one-cell-line-out with the CNN-LSTM and MLR
     /// (the seed's Table 8 analog; one training per held-out group).
     #[arg(long)]
@@ -312,7 +316,6 @@ fn bar(len: usize, quiet: bool, label: &str) -> ProgressBar {
     b
 }
 
-/// Train one network on `p` with a progress bar; returns the model and seconds.
 /// The optional skip terms of a network (both off in the seed's Table 2 network).
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub(crate) struct Skips {
@@ -328,6 +331,37 @@ pub(crate) struct Skips {
     pub(crate) persistence: bool,
 }
 
+/// Regularisation and stopping beyond the seed's recipe (all off by default).
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Regularise {
+    /// Decoupled weight decay (AdamW) per step, relative to the learning rate, e.g. 0.01;
+    /// 0 = plain Adam (the seed).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) weight_decay: f64,
+    /// Keep an exponential moving average of the weights with this decay per step (e.g.
+    /// 0.999) and validate, keep and save the average; 0 = off (the seed).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) ema_decay: f64,
+    /// Validation loss that early stopping and the plateau schedule watch: `joint` (titer and
+    /// GI, the seed) or `titer`.
+    #[arg(long, default_value = "joint")]
+    pub(crate) stop_on: String,
+}
+
+impl Regularise {
+    /// `base` with these settings.
+    pub(crate) fn apply(&self, base: TrainConfig) -> Result<TrainConfig> {
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            bail!("--weight-decay {} is outside [0, 1)", self.weight_decay);
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            bail!("--ema-decay {} is outside [0, 1)", self.ema_decay);
+        }
+        Ok(TrainConfig { weight_decay: self.weight_decay, ema_decay: self.ema_decay, stop_on: StopOn::parse(&self.stop_on)?, ..base })
+    }
+}
+
+/// Train one network on `p` with a progress bar; returns the model and seconds.
 fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
     let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
@@ -336,18 +370,22 @@ fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device:
     let t = Instant::now();
     let s = m.train(&p.train, &p.val, tc, &mut |e| {
         b.set_position(e.epoch as u64);
-        b.set_message(format!("train {:.4} val {:.4} (best epoch {})", e.train_loss, e.val_loss, e.best_epoch));
+        b.set_message(format!("train {:.4} val {:.4} (titer {:.4}, best epoch {})", e.train_loss, e.val_loss, e.val_titer_loss, e.best_epoch));
     })?;
     b.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
-        "{}: {} parameters, {} epochs in {:.1} s ({:.2} s/epoch), best epoch {} (val MSE {:.4}, z-units){}",
+        "{}: {} parameters, {} epochs in {:.1} s ({:.2} s/epoch), best epoch {} ({} val MSE {:.4}, z-units){}",
         arch.key(),
         s.parameters,
         s.epochs_run,
         secs,
         secs / s.epochs_run.max(1) as f64,
         s.best_epoch,
+        match tc.stop_on {
+            StopOn::Joint => "joint",
+            StopOn::Titer => "titer",
+        },
         s.best_val_loss,
         if s.stopped_early { ", stopped early" } else { "" }
     );

@@ -28,7 +28,7 @@ fn main() {
         let cfg = twin::nn::ModelConfig::seed_default(arch, f, steps);
         let mut m = twin::nn::Model::new(cfg, meta.clone(), 1, Device::Cpu).expect("model");
         let small = set.subset(&(0..64).collect::<Vec<_>>());
-        let tc = twin::nn::TrainConfig { epochs: 1, batch_size: 64, lr: 1e-3, patience: 5, seed: 1, lr_plateau_patience: 0 };
+        let tc = twin::nn::TrainConfig { epochs: 1, batch_size: 64, lr: 1e-3, patience: 5, seed: 1, lr_plateau_patience: 0, ..twin::nn::TrainConfig::default() };
         // Warm-up, then 10 one-batch epochs (one train step + a 64-window validation pass each).
         m.train(&small, &small, &tc, &mut |_| {}).expect("train");
         let t = Instant::now();

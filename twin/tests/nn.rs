@@ -44,7 +44,7 @@ fn model(arch: Arch, dropout: f64, seed: u64) -> Model {
 fn trained(seed: u64, epochs: usize) -> (Model, twin::nn::TrainSummary) {
     let d = data();
     let mut m = model(Arch::CnnLstm, 0.1, seed);
-    let cfg = TrainConfig { epochs, batch_size: 32, lr: 3e-3, patience: 100, seed, lr_plateau_patience: 0 };
+    let cfg = TrainConfig { epochs, batch_size: 32, lr: 3e-3, patience: 100, seed, lr_plateau_patience: 0, ..TrainConfig::default() };
     let s = m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
     (m, s)
 }
@@ -208,7 +208,7 @@ fn plateau_schedule_halves_the_rate_only_after_epochs_without_improvement() {
     let d = data();
     let mut m = model(Arch::Cnn, 0.1, 4);
     // A rate this high makes the validation loss bounce, so both branches are exercised.
-    let cfg = TrainConfig { epochs: 12, batch_size: 32, lr: 3e-2, patience: 100, seed: 4, lr_plateau_patience: 1 };
+    let cfg = TrainConfig { epochs: 12, batch_size: 32, lr: 3e-2, patience: 100, seed: 4, lr_plateau_patience: 1, ..TrainConfig::default() };
     let s = m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
     let floor = cfg.lr / twin::nn::LR_FLOOR_DIVISOR;
     assert_eq!(s.history[0].lr, cfg.lr);
@@ -238,7 +238,7 @@ fn a_highway_network_trains_round_trips_and_keeps_mc_and_ig_consistent() {
     let mut m = Model::new(cfg, new_meta(&d.features, &d.window, &d.scaler, "test"), 4, Device::Cpu).expect("model");
     // The highway adds one linear layer: F·2 weights + 2 biases.
     assert_eq!(m.parameters(), plain.parameters() + 2 * DEFAULT_FEATURES.len() as i64 + 2);
-    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 4, lr_plateau_patience: 0 };
+    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 4, lr_plateau_patience: 0, ..TrainConfig::default() };
     let s = m.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train");
     assert!(s.history.last().expect("epochs").train_loss < s.history[0].train_loss, "{:?}", s.history);
     let dir = tempfile::tempdir().expect("tmp");
@@ -283,7 +283,7 @@ fn the_persistence_skip_adds_the_held_titer_and_survives_training_and_reload() {
         assert!((pp[i][0] - p0[i][0] - held).abs() < 1e-4 * (1.0 + held.abs()), "window {i}: {} − {} vs held {held}", pp[i][0], p0[i][0]);
         assert!((pp[i][1] - p0[i][1]).abs() < 1e-5, "GI moved by the titer skip");
     }
-    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 5, lr_plateau_patience: 0 };
+    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 5, lr_plateau_patience: 0, ..TrainConfig::default() };
     let s = m.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train");
     assert!(s.history.last().expect("epochs").train_loss < s.history[0].train_loss, "{:?}", s.history);
     let dir = tempfile::tempdir().expect("tmp");
@@ -304,4 +304,77 @@ fn the_persistence_skip_adds_the_held_titer_and_survives_training_and_reload() {
         Err(twin::TwinError::Invalid(msg)) => assert!(msg.contains("titer_g_per_l"), "{msg}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// Validation MSE of the z-scored titer and of both targets, recomputed from `predict`.
+fn val_mse(m: &Model) -> (f64, f64) {
+    let d = data();
+    let p = m.predict(&d.val).expect("predict");
+    let ts = &m.meta.target_scaler;
+    let (mut titer, mut gi) = (0.0, 0.0);
+    for (k, (a, b)) in d.val.target(0).into_iter().zip(d.val.target(1)).enumerate() {
+        titer += (ts.z(0, p[k][0]) - ts.z(0, a)).powi(2);
+        gi += (ts.z(1, p[k][1]) - ts.z(1, b)).powi(2);
+    }
+    let n = d.val.len() as f64;
+    (titer / n, (titer + gi) / (2.0 * n))
+}
+
+fn weight_norm(m: &Model) -> f64 {
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let w = tch::Tensor::read_safetensors(dir.path().join("model.safetensors")).expect("read");
+    // Trainable weights only (batch-norm running statistics do not decay).
+    w.iter().filter(|(k, _)| !k.contains("running")).map(|(_, t)| t.square().sum(tch::Kind::Double).double_value(&[])).sum::<f64>().sqrt()
+}
+
+#[test]
+fn ema_weights_are_the_ones_validated_and_kept_and_titer_stopping_watches_the_titer_loss() {
+    use twin::nn::StopOn;
+    let _serial = serial();
+    let d = data();
+    let base = TrainConfig { epochs: 10, batch_size: 32, lr: 3e-3, patience: 100, seed: 6, ..TrainConfig::default() };
+    for (ema, stop_on) in [(0.0, StopOn::Titer), (0.9, StopOn::Joint), (0.9, StopOn::Titer)] {
+        let mut m = model(Arch::CnnLstm, 0.1, 6);
+        let cfg = TrainConfig { ema_decay: ema, stop_on, ..base.clone() };
+        let s = m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
+        let watched: Vec<f64> = s.history.iter().map(|h| if stop_on == StopOn::Titer { h.val_titer_loss } else { h.val_loss }).collect();
+        let min = watched.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert_eq!(s.best_val_loss, min, "{cfg:?}");
+        assert_eq!(watched[s.best_epoch - 1], min, "{cfg:?}");
+        // The kept weights score exactly what was recorded for the best epoch.
+        let (titer, joint) = val_mse(&m);
+        let h = &s.history[s.best_epoch - 1];
+        assert!((titer - h.val_titer_loss).abs() < 1e-4 * (1.0 + titer), "{cfg:?}: titer {titer} vs {}", h.val_titer_loss);
+        assert!((joint - h.val_loss).abs() < 1e-4 * (1.0 + joint), "{cfg:?}: joint {joint} vs {}", h.val_loss);
+        assert!(h.val_titer_loss != h.val_loss);
+    }
+    // Averaging changes the result, and is reproducible.
+    let run = |ema: f64| {
+        let mut m = model(Arch::CnnLstm, 0.1, 6);
+        m.train(&d.train, &d.val, &TrainConfig { ema_decay: ema, ..base.clone() }, &mut |_| {}).expect("train");
+        m.predict(&d.test).expect("predict")
+    };
+    let (a, b, plain) = (run(0.9), run(0.9), run(0.0));
+    assert_eq!(a, b);
+    assert_ne!(a, plain);
+    // Bad settings are errors, not panics.
+    let mut m = model(Arch::CnnLstm, 0.1, 6);
+    assert!(m.train(&d.train, &d.val, &TrainConfig { ema_decay: 1.0, ..base.clone() }, &mut |_| {}).is_err());
+    assert!(m.train(&d.train, &d.val, &TrainConfig { weight_decay: -0.1, ..base.clone() }, &mut |_| {}).is_err());
+}
+
+#[test]
+fn decoupled_weight_decay_shrinks_the_weights() {
+    let _serial = serial();
+    let d = data();
+    let norm = |wd: f64| {
+        let mut m = model(Arch::CnnLstm, 0.1, 8);
+        let cfg = TrainConfig { epochs: 8, batch_size: 32, lr: 3e-3, patience: 100, seed: 8, weight_decay: wd, ..TrainConfig::default() };
+        m.train(&d.train, &d.val, &cfg, &mut |_| {}).expect("train");
+        weight_norm(&m)
+    };
+    let (plain, decayed) = (norm(0.0), norm(0.9));
+    eprintln!("weight norm: {plain:.3} without decay, {decayed:.3} with 0.9");
+    assert!(decayed < 0.97 * plain, "weight norm {decayed} with decay vs {plain} without");
 }

@@ -38,7 +38,7 @@ mod train;
 mod uncertainty;
 
 pub use explain::Attribution;
-pub use train::{EpochLog, TrainConfig, TrainSummary, LR_FLOOR_DIVISOR};
+pub use train::{EpochLog, StopOn, TrainConfig, TrainSummary, LR_FLOOR_DIVISOR};
 pub use uncertainty::{fit_interval_scale, McPrediction};
 
 /// Network families of the seed's Table 5.

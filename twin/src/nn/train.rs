@@ -22,6 +22,39 @@ pub struct TrainConfig {
     /// (0 = constant learning rate). The seed gives only the *initial* rate (1e-3).
     #[serde(default)]
     pub lr_plateau_patience: usize,
+    /// Decoupled weight decay (AdamW, Loshchilov & Hutter 2019) per step, relative to the
+    /// learning rate; 0 = plain Adam as in the seed.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Exponential moving average of the weights (Polyak averaging) with this decay per
+    /// step; the averaged weights are the ones validated, kept and saved. 0 = off (seed).
+    /// The decay is warmed up as `min(d, (1 + k) / (10 + k))` over the first steps `k`.
+    #[serde(default)]
+    pub ema_decay: f64,
+    /// What early stopping (and the plateau schedule) watches on the validation batches.
+    #[serde(default)]
+    pub stop_on: StopOn,
+}
+
+/// The validation loss that early stopping watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopOn {
+    /// The mean MSE of both z-scored targets (titer and GI), as the seed trains.
+    #[default]
+    Joint,
+    /// The titer MSE alone (the target the seed's Table 5 ranks models on).
+    Titer,
+}
+
+impl StopOn {
+    pub fn parse(s: &str) -> Result<StopOn> {
+        match s {
+            "joint" => Ok(StopOn::Joint),
+            "titer" => Ok(StopOn::Titer),
+            _ => Err(TwinError::Invalid(format!("stop-on `{s}`: expected joint or titer"))),
+        }
+    }
 }
 
 /// The learning rate is never decayed below `lr / LR_FLOOR_DIVISOR`.
@@ -29,7 +62,7 @@ pub const LR_FLOOR_DIVISOR: f64 = 64.0;
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0 }
+        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0, weight_decay: 0.0, ema_decay: 0.0, stop_on: StopOn::Joint }
     }
 }
 
@@ -39,8 +72,11 @@ pub struct EpochLog {
     pub epoch: usize,
     /// Mean MSE over the training windows (z-scored targets, dropout on).
     pub train_loss: f64,
-    /// MSE on the validation windows (eval mode).
+    /// MSE on the validation windows (eval mode), both targets.
     pub val_loss: f64,
+    /// MSE of the z-scored titer alone on the validation windows.
+    #[serde(default)]
+    pub val_titer_loss: f64,
     pub best_epoch: usize,
     /// Learning rate used in this epoch.
     #[serde(default)]
@@ -53,6 +89,7 @@ pub struct TrainSummary {
     pub config: TrainConfig,
     pub epochs_run: usize,
     pub best_epoch: usize,
+    /// The best value of the watched validation loss (`config.stop_on`).
     pub best_val_loss: f64,
     pub stopped_early: bool,
     pub history: Vec<EpochLog>,
@@ -61,32 +98,99 @@ pub struct TrainSummary {
     pub parameters: i64,
 }
 
+/// Copies of every variable of `vs` (weights and batch-norm statistics).
+fn snapshot(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    tch::no_grad(|| vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect())
+}
+
+/// Write `snap` back into `vs`'s variables.
+fn restore(vs: &nn::VarStore, snap: &[(String, Tensor)]) {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (k, saved) in snap {
+            if let Some(v) = vars.get(k) {
+                let mut v = v.shallow_clone();
+                v.copy_(saved);
+            }
+        }
+    });
+}
+
+/// Exponential moving average of a network's floating-point variables.
+struct Ema {
+    decay: f64,
+    steps: u64,
+    pairs: Vec<(Tensor, Tensor)>, // (live variable, average)
+}
+
+impl Ema {
+    fn new(vs: &nn::VarStore, decay: f64) -> Ema {
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| v.is_floating_point()).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let pairs = tch::no_grad(|| vars.into_iter().map(|(_, v)| { let avg = v.detach().copy(); (v, avg) }).collect());
+        Ema { decay, steps: 0, pairs }
+    }
+
+    fn update(&mut self) {
+        let k = self.steps as f64;
+        let d = self.decay.min((1.0 + k) / (10.0 + k));
+        self.steps += 1;
+        tch::no_grad(|| {
+            for (v, avg) in &mut self.pairs {
+                let _ = avg.lerp_(v, 1.0 - d);
+            }
+        });
+    }
+
+    /// Swap the live and the averaged values (call twice to undo).
+    fn swap(&mut self) {
+        tch::no_grad(|| {
+            for (v, avg) in &mut self.pairs {
+                let live = v.detach().copy();
+                v.copy_(avg);
+                avg.copy_(&live);
+            }
+        });
+    }
+}
+
 impl Model {
-    fn loss_eval(&self, x: &Tensor, y: &Tensor) -> f64 {
+    /// Validation MSE of (both targets, titer alone), z-scored, eval mode.
+    fn loss_eval(&self, x: &Tensor, y: &Tensor) -> (f64, f64) {
         tch::no_grad(|| {
             let n = x.size()[0];
-            let mut total = 0.0;
+            let (mut total, mut titer) = (0.0, 0.0);
             let mut s = 0;
             while s < n {
                 let len = (CHUNK as i64).min(n - s);
                 let out = self.net.forward(&x.narrow(0, s, len), false, false);
-                total += out.mse_loss(&y.narrow(0, s, len), tch::Reduction::Sum).double_value(&[]);
+                let yb = y.narrow(0, s, len);
+                total += out.mse_loss(&yb, tch::Reduction::Sum).double_value(&[]);
+                titer += out.select(1, 0).mse_loss(&yb.select(1, 0), tch::Reduction::Sum).double_value(&[]);
                 s += len;
             }
-            total / (2 * n).max(1) as f64
+            (total / (2 * n).max(1) as f64, titer / n.max(1) as f64)
         })
     }
 
-    /// Train with Adam and MSE on z-scored targets; early stopping on `val` with the best
-    /// weights restored. The target scaler is fitted here on `train`'s targets.
+    /// Train with Adam (AdamW when `weight_decay > 0`) and MSE on z-scored targets; early
+    /// stopping on `val` (the loss `stop_on` names) with the best weights restored — the
+    /// weight average when `ema_decay > 0`. The target scaler is fitted here on `train`'s
+    /// targets.
     pub fn train(&mut self, train: &WindowSet, val: &WindowSet, cfg: &TrainConfig, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainSummary> {
         self.check_windows(train)?;
         self.check_windows(val)?;
         if train.is_empty() {
             return Err(TwinError::Data("no training windows".into()));
         }
-        if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr <= 0.0 {
+        if cfg.batch_size == 0 || cfg.epochs == 0 || !(cfg.lr > 0.0) {
             return Err(TwinError::Invalid(format!("training settings {cfg:?}")));
+        }
+        if !(0.0..1.0).contains(&cfg.ema_decay) {
+            return Err(TwinError::Invalid(format!("EMA decay {} outside [0, 1)", cfg.ema_decay)));
+        }
+        if !(0.0..1.0).contains(&cfg.weight_decay) {
+            return Err(TwinError::Invalid(format!("weight decay {} outside [0, 1)", cfg.weight_decay)));
         }
         let rows: Vec<&[f32]> = train.y.chunks(2).collect();
         let rows64: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
@@ -99,7 +203,12 @@ impl Model {
         let ytr = self.y_tensor(train)?;
         let vidx: Vec<usize> = (0..val.len()).collect();
         let (xva, yva) = (x_tensor(val, &vidx, device), self.y_tensor(val)?);
-        let mut opt = nn::Adam::default().build(&self.vs, cfg.lr)?;
+        let mut opt = if cfg.weight_decay > 0.0 {
+            nn::AdamW { wd: cfg.weight_decay, ..nn::AdamW::default() }.build(&self.vs, cfg.lr)?
+        } else {
+            nn::Adam::default().build(&self.vs, cfg.lr)?
+        };
+        let mut ema = (cfg.ema_decay > 0.0).then(|| Ema::new(&self.vs, cfg.ema_decay));
         tch::manual_seed(cfg.seed as i64);
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let mut best: Option<(usize, f64, Vec<(String, Tensor)>)> = None;
@@ -119,22 +228,35 @@ impl Model {
                 let out = self.net.forward(&xb, true, true);
                 let loss = out.mse_loss(&yb, tch::Reduction::Mean);
                 opt.backward_step(&loss);
+                if let Some(e) = ema.as_mut() {
+                    e.update();
+                }
                 sum += loss.double_value(&[]) * chunk.len() as f64;
                 n += chunk.len();
             }
             let train_loss = sum / n.max(1) as f64;
-            let val_loss = if val.is_empty() { train_loss } else { self.loss_eval(&xva, &yva) };
-            let improved = best.as_ref().is_none_or(|b| val_loss < b.1);
+            // Validate (and keep) the averaged weights when averaging.
+            if let Some(e) = ema.as_mut() {
+                e.swap();
+            }
+            let (val_loss, val_titer_loss) = if val.is_empty() { (train_loss, train_loss) } else { self.loss_eval(&xva, &yva) };
+            let watched = match cfg.stop_on {
+                StopOn::Joint => val_loss,
+                StopOn::Titer => val_titer_loss,
+            };
+            let improved = best.as_ref().is_none_or(|b| watched < b.1);
             if improved {
-                let snap = tch::no_grad(|| self.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect());
-                best = Some((epoch, val_loss, snap));
+                best = Some((epoch, watched, snapshot(&self.vs)));
                 since_best = 0;
                 since_decay = 0;
             } else {
                 since_best += 1;
                 since_decay += 1;
             }
-            let log = EpochLog { epoch, train_loss, val_loss, best_epoch: best.as_ref().map_or(epoch, |b| b.0), lr };
+            if let Some(e) = ema.as_mut() {
+                e.swap();
+            }
+            let log = EpochLog { epoch, train_loss, val_loss, val_titer_loss, best_epoch: best.as_ref().map_or(epoch, |b| b.0), lr };
             if cfg.lr_plateau_patience > 0 && since_decay >= cfg.lr_plateau_patience && lr > cfg.lr / LR_FLOOR_DIVISOR {
                 lr = (lr * 0.5).max(cfg.lr / LR_FLOOR_DIVISOR);
                 opt.set_lr(lr);
@@ -148,16 +270,8 @@ impl Model {
             }
         }
         let (best_epoch, best_val_loss) = best.as_ref().map_or((0, f64::NAN), |b| (b.0, b.1));
-        if let Some((_, _, snap)) = best {
-            let vars = self.vs.variables();
-            tch::no_grad(|| {
-                for (k, saved) in &snap {
-                    if let Some(v) = vars.get(k) {
-                        let mut v = v.shallow_clone();
-                        v.copy_(saved);
-                    }
-                }
-            });
+        if let Some((_, _, snap)) = &best {
+            restore(&self.vs, snap);
         }
         let summary = TrainSummary {
             config: cfg.clone(),
