@@ -6,7 +6,7 @@ pub(super) fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
     let device = setup(a.common.threads);
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
-    let tc = a.regularise.apply(TrainConfig { epochs: a.epochs, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience, ..TrainConfig::default() })?;
+    let tc = a.schedule.config(a.common.seed)?;
     let caps = a.caps.caps();
     let mut models = serde_json::Map::new();
     let mut timings = serde_json::Map::new();

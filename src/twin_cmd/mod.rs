@@ -87,15 +87,6 @@ pub(crate) struct TrainArgs {
     /// Model folder to write.
     #[arg(long)]
     pub(crate) out: PathBuf,
-    /// Most epochs (early stopping with --patience usually ends sooner).
-    #[arg(long, default_value_t = 200)]
-    pub(crate) epochs: usize,
-    #[arg(long, default_value_t = 20)]
-    pub(crate) patience: usize,
-    /// Halve the learning rate after this many epochs without a better validation loss
-    /// (0 = keep it constant; floor: the initial rate / 64).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) lr_plateau_patience: usize,
     #[arg(long, default_value_t = 64)]
     pub(crate) batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -106,7 +97,7 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     pub(crate) skips: Skips,
     #[command(flatten)]
-    pub(crate) regularise: Regularise,
+    pub(crate) schedule: Schedule,
     /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
     #[arg(long, default_value_t = 30)]
@@ -173,20 +164,11 @@ pub(crate) struct BaselinesArgs {
     pub(crate) data: PathBuf,
     #[arg(long)]
     pub(crate) out: PathBuf,
-    /// Most epochs of each network.
-    #[arg(long, default_value_t = 200)]
-    pub(crate) epochs: usize,
-    #[arg(long, default_value_t = 20)]
-    pub(crate) patience: usize,
-    /// Halve the learning rate after this many epochs without a better validation loss
-    /// (0 = keep it constant; floor: the initial rate / 64).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) lr_plateau_patience: usize,
     /// The optional skips, given to every network (FFNN, LSTM, CNN and CNN-LSTM alike).
     #[command(flatten)]
     pub(crate) skips: Skips,
     #[command(flatten)]
-    pub(crate) regularise: Regularise,
+    pub(crate) schedule: Schedule,
     /// Also run leave-one-scale-out and leave-one-cell-line-out with the CNN-LSTM and MLR
     /// (the seed's Table 8 analog; one training per held-out group).
     #[arg(long)]
@@ -331,9 +313,20 @@ pub(crate) struct Skips {
     pub(crate) persistence: bool,
 }
 
-/// Regularisation and stopping beyond the seed's recipe (all off by default).
+/// Epochs, early stopping and regularisation of a network's training (the extras are off by
+/// default, i.e. the seed's recipe).
 #[derive(clap::Args, Debug, Clone)]
-pub(crate) struct Regularise {
+pub(crate) struct Schedule {
+    /// Most epochs (early stopping with --patience usually ends sooner).
+    #[arg(long, default_value_t = 200)]
+    pub(crate) epochs: usize,
+    /// Stop after this many epochs without a better validation loss (best weights restored).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) patience: usize,
+    /// Halve the learning rate after this many epochs without a better validation loss
+    /// (0 = keep it constant; floor: the initial rate / 64).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) lr_plateau_patience: usize,
     /// Decoupled weight decay (AdamW) per step, relative to the learning rate, e.g. 0.01;
     /// 0 = plain Adam (the seed).
     #[arg(long, default_value_t = 0.0)]
@@ -348,16 +341,25 @@ pub(crate) struct Regularise {
     pub(crate) stop_on: String,
 }
 
-impl Regularise {
-    /// `base` with these settings.
-    pub(crate) fn apply(&self, base: TrainConfig) -> Result<TrainConfig> {
+impl Schedule {
+    /// The training settings (the seed's batch size and rate; weight seed `seed`).
+    pub(crate) fn config(&self, seed: u64) -> Result<TrainConfig> {
         if !(0.0..1.0).contains(&self.weight_decay) {
             bail!("--weight-decay {} is outside [0, 1)", self.weight_decay);
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
             bail!("--ema-decay {} is outside [0, 1)", self.ema_decay);
         }
-        Ok(TrainConfig { weight_decay: self.weight_decay, ema_decay: self.ema_decay, stop_on: StopOn::parse(&self.stop_on)?, ..base })
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            patience: self.patience,
+            lr_plateau_patience: self.lr_plateau_patience,
+            seed,
+            weight_decay: self.weight_decay,
+            ema_decay: self.ema_decay,
+            stop_on: StopOn::parse(&self.stop_on)?,
+            ..TrainConfig::default()
+        })
     }
 }
 

@@ -7,7 +7,7 @@ pub(super) fn train(a: TrainArgs) -> Result<ExitCode> {
     let arch = Arch::parse(&a.arch)?;
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
-    let tc = a.regularise.apply(TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, patience: a.patience, seed: a.common.seed, lr_plateau_patience: a.lr_plateau_patience, ..TrainConfig::default() })?;
+    let tc = TrainConfig { batch_size: a.batch_size, lr: a.lr, ..a.schedule.config(a.common.seed)? };
     let (mut m, secs) = train_model(&p, arch, a.skips, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
