@@ -339,6 +339,10 @@ pub(crate) struct Schedule {
     /// GI, the seed) or `titer`.
     #[arg(long, default_value = "joint")]
     pub(crate) stop_on: String,
+    /// Add Gaussian noise with this standard deviation (z-units, e.g. 0.1) to the inputs of
+    /// every training batch; 0 = off (the seed).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) input_noise: f64,
 }
 
 impl Schedule {
@@ -350,6 +354,9 @@ impl Schedule {
         if !(0.0..1.0).contains(&self.ema_decay) {
             bail!("--ema-decay {} is outside [0, 1)", self.ema_decay);
         }
+        if !(0.0..=5.0).contains(&self.input_noise) {
+            bail!("--input-noise {} is outside [0, 5] (z-units)", self.input_noise);
+        }
         Ok(TrainConfig {
             epochs: self.epochs,
             patience: self.patience,
@@ -358,6 +365,7 @@ impl Schedule {
             weight_decay: self.weight_decay,
             ema_decay: self.ema_decay,
             stop_on: StopOn::parse(&self.stop_on)?,
+            input_noise: self.input_noise,
             ..TrainConfig::default()
         })
     }

@@ -350,18 +350,23 @@ fn ema_weights_are_the_ones_validated_and_kept_and_titer_stopping_watches_the_ti
         assert!(h.val_titer_loss != h.val_loss);
     }
     // Averaging changes the result, and is reproducible.
-    let run = |ema: f64| {
+    // So does input noise (fresh draws from the seeded generator: reproducible too).
+    let run = |ema: f64, noise: f64| {
         let mut m = model(Arch::CnnLstm, 0.1, 6);
-        m.train(&d.train, &d.val, &TrainConfig { ema_decay: ema, ..base.clone() }, &mut |_| {}).expect("train");
+        m.train(&d.train, &d.val, &TrainConfig { ema_decay: ema, input_noise: noise, ..base.clone() }, &mut |_| {}).expect("train");
         m.predict(&d.test).expect("predict")
     };
-    let (a, b, plain) = (run(0.9), run(0.9), run(0.0));
-    assert_eq!(a, b);
-    assert_ne!(a, plain);
+    let plain = run(0.0, 0.0);
+    for (ema, noise) in [(0.9, 0.0), (0.0, 0.2)] {
+        let (a, b) = (run(ema, noise), run(ema, noise));
+        assert_eq!(a, b, "ema {ema}, noise {noise}");
+        assert_ne!(a, plain, "ema {ema}, noise {noise}");
+    }
     // Bad settings are errors, not panics.
     let mut m = model(Arch::CnnLstm, 0.1, 6);
     assert!(m.train(&d.train, &d.val, &TrainConfig { ema_decay: 1.0, ..base.clone() }, &mut |_| {}).is_err());
     assert!(m.train(&d.train, &d.val, &TrainConfig { weight_decay: -0.1, ..base.clone() }, &mut |_| {}).is_err());
+    assert!(m.train(&d.train, &d.val, &TrainConfig { input_noise: f64::NAN, ..base.clone() }, &mut |_| {}).is_err());
 }
 
 #[test]

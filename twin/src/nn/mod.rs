@@ -258,10 +258,15 @@ impl Net {
     /// The deterministic skip terms for `x (B, T, F)`: the highway and the persistence skip
     /// (None without either).
     fn skip(&self, x: &Tensor) -> Option<Tensor> {
-        let last = x.select(1, -1);
-        let highway = self.highway.as_ref().map(|l| last.apply(l));
+        self.skip_of(x, x)
+    }
+
+    /// The skip terms with the highway read from `x_highway` and the persistence term from
+    /// `x_persist` (the same tensor except in noisy training, see [`Net::forward_train`]).
+    fn skip_of(&self, x_highway: &Tensor, x_persist: &Tensor) -> Option<Tensor> {
+        let highway = self.highway.as_ref().map(|l| x_highway.select(1, -1).apply(l));
         let persist = self.persist.map(|(k, a, b)| {
-            let titer = last.select(1, k) * a + b; // (B)
+            let titer = x_persist.select(1, -1).select(1, k) * a + b; // (B)
             Tensor::stack(&[titer.shallow_clone(), titer.zeros_like()], 1) // (B, 2)
         });
         match (highway, persist) {
@@ -280,6 +285,17 @@ impl Net {
 
     fn forward(&self, x: &Tensor, bn_train: bool, dropout_on: bool) -> Tensor {
         Self::with_skip(self.head(&self.prefix(x, bn_train), dropout_on), self.skip(x).as_ref())
+    }
+
+    /// A training forward pass (batch norm in training mode, dropout on) with Gaussian noise
+    /// of standard deviation `noise` on the z-scored inputs of the learned layers; the fixed
+    /// persistence term keeps reading the clean held assay.
+    fn forward_train(&self, x: &Tensor, noise: f64) -> Tensor {
+        if noise <= 0.0 {
+            return self.forward(x, true, true);
+        }
+        let xn = x + x.randn_like() * noise;
+        Self::with_skip(self.head(&self.prefix(&xn, true), true), self.skip_of(&xn, x).as_ref())
     }
 }
 

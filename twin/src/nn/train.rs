@@ -34,6 +34,10 @@ pub struct TrainConfig {
     /// What early stopping (and the plateau schedule) watches on the validation batches.
     #[serde(default)]
     pub stop_on: StopOn,
+    /// Standard deviation of Gaussian noise added to the z-scored inputs of every training
+    /// batch (a fresh draw per step; validation and prediction see clean inputs). 0 = off.
+    #[serde(default)]
+    pub input_noise: f64,
 }
 
 /// The validation loss that early stopping watches.
@@ -62,7 +66,7 @@ pub const LR_FLOOR_DIVISOR: f64 = 64.0;
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0, weight_decay: 0.0, ema_decay: 0.0, stop_on: StopOn::Joint }
+        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0, weight_decay: 0.0, ema_decay: 0.0, stop_on: StopOn::Joint, input_noise: 0.0 }
     }
 }
 
@@ -192,6 +196,9 @@ impl Model {
         if !(0.0..1.0).contains(&cfg.weight_decay) {
             return Err(TwinError::Invalid(format!("weight decay {} outside [0, 1)", cfg.weight_decay)));
         }
+        if !(0.0..=5.0).contains(&cfg.input_noise) {
+            return Err(TwinError::Invalid(format!("input noise {} outside [0, 5] (z-units)", cfg.input_noise)));
+        }
         let rows: Vec<&[f32]> = train.y.chunks(2).collect();
         let rows64: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
         let refs: Vec<&[f64]> = rows64.iter().map(Vec::as_slice).collect();
@@ -225,7 +232,7 @@ impl Model {
                 let idx = Tensor::from_slice(&chunk.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
                 let xb = xtr.index_select(0, &idx);
                 let yb = ytr.index_select(0, &idx);
-                let out = self.net.forward(&xb, true, true);
+                let out = self.net.forward_train(&xb, cfg.input_noise);
                 let loss = out.mse_loss(&yb, tch::Reduction::Mean);
                 opt.backward_step(&loss);
                 if let Some(e) = ema.as_mut() {
