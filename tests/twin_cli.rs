@@ -43,7 +43,7 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     // --split-seed fixes the split apart from the weight seed: a second network trained with
     // another --seed on --split-seed 3 has the same batches in every split, other weights.
     let model2 = dir.path().join("model2");
-    ok(&["twin", "train", "--data", s(&data), "--out", s(&model2), "--epochs", "2", "--seed", "4", "--split-seed", "3", "--persistence", "--ema-decay", "0.99", "--weight-decay", "0.01", "--stop-on", "titer", "--input-noise", "0.05", "--quiet"]);
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&model2), "--epochs", "2", "--seed", "4", "--split-seed", "3", "--persistence", "--ema-decay", "0.99", "--weight-decay", "0.01", "--stop-on", "titer", "--input-noise", "0.05", "--titer-weight", "0.8", "--quiet"]);
     let meta2: serde_json::Value = serde_json::from_slice(&std::fs::read(model2.join("model.json")).expect("read")).expect("json");
     assert_eq!(meta2["split_batch_ids"], meta["split_batch_ids"]);
     assert_ne!(std::fs::read(model2.join("model.safetensors")).expect("w2"), std::fs::read(model.join("model.safetensors")).expect("w1"));
@@ -51,11 +51,11 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     assert_eq!(meta["model"]["persistence"], false);
     // The regularisation flags are saved with the training record; off by default.
     let (c2, c1) = (&meta2["train"]["config"], &meta["train"]["config"]);
-    assert_eq!((c2["ema_decay"].as_f64(), c2["weight_decay"].as_f64(), c2["stop_on"].as_str(), c2["input_noise"].as_f64()), (Some(0.99), Some(0.01), Some("titer"), Some(0.05)));
-    assert_eq!((c1["ema_decay"].as_f64(), c1["weight_decay"].as_f64(), c1["stop_on"].as_str()), (Some(0.0), Some(0.0), Some("joint")));
+    assert_eq!((c2["ema_decay"].as_f64(), c2["weight_decay"].as_f64(), c2["stop_on"].as_str(), c2["input_noise"].as_f64(), c2["titer_weight"].as_f64()), (Some(0.99), Some(0.01), Some("titer"), Some(0.05), Some(0.8)));
+    assert_eq!((c1["ema_decay"].as_f64(), c1["weight_decay"].as_f64(), c1["stop_on"].as_str(), c1["titer_weight"].as_f64()), (Some(0.0), Some(0.0), Some("joint"), Some(0.5)));
     let watched: Vec<f64> = meta2["train"]["history"].as_array().expect("history").iter().map(|h| h["val_titer_loss"].as_f64().expect("titer loss")).collect();
     assert_eq!(meta2["train"]["best_val_loss"].as_f64(), Some(watched.iter().cloned().fold(f64::INFINITY, f64::min)));
-    for bad in [["--stop-on", "gi"], ["--ema-decay", "1.5"], ["--weight-decay", "1.0"], ["--input-noise", "9"]] {
+    for bad in [["--stop-on", "gi"], ["--ema-decay", "1.5"], ["--weight-decay", "1.0"], ["--input-noise", "9"], ["--titer-weight", "1.5"]] {
         let o = mabtwin(&["twin", "train", "--data", s(&data), "--out", s(&dir.path().join("nope")), "--epochs", "1", bad[0], bad[1], "--quiet"]);
         assert!(!o.status.success() && text(&o).contains(bad[0].trim_start_matches("--").split('-').next().expect("name")), "{bad:?}: {}", text(&o));
         assert!(!dir.path().join("nope").exists());

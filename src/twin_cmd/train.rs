@@ -8,6 +8,7 @@ pub(super) fn train(a: TrainArgs) -> Result<ExitCode> {
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { batch_size: a.batch_size, lr: a.lr, ..a.schedule.config(a.common.seed)? };
+    tc.check()?;
     let (mut m, secs) = train_model(&p, arch, a.skips, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;

@@ -383,3 +383,49 @@ fn decoupled_weight_decay_shrinks_the_weights() {
     eprintln!("weight norm: {plain:.3} without decay, {decayed:.3} with 0.9");
     assert!(decayed < 0.97 * plain, "weight norm {decayed} with decay vs {plain} without");
 }
+
+#[test]
+fn titer_weight_weights_the_loss_and_the_joint_validation_loss() {
+    let _serial = serial();
+    let d = data();
+    let base = TrainConfig { epochs: 6, batch_size: 32, lr: 3e-3, patience: 100, seed: 9, ..TrainConfig::default() };
+    let fit = |w: f64| {
+        let mut m = model(Arch::CnnLstm, 0.1, 9);
+        let s = m.train(&d.train, &d.val, &TrainConfig { titer_weight: w, ..base.clone() }, &mut |_| {}).expect("train");
+        (m, s)
+    };
+    let (m_plain, s_plain) = fit(0.5);
+    let (m_titer, s_titer) = fit(0.9);
+    // The joint validation loss is w·titer + (1 − w)·GI of the kept weights.
+    for (m, s, w) in [(&m_plain, &s_plain, 0.5), (&m_titer, &s_titer, 0.9)] {
+        let (titer, mean) = val_mse(m);
+        let gi = 2.0 * mean - titer;
+        let h = &s.history[s.best_epoch - 1];
+        let want = w * titer + (1.0 - w) * gi;
+        assert!((want - h.val_loss).abs() < 1e-4 * (1.0 + want), "w {w}: {want} vs {}", h.val_loss);
+        assert_eq!(s.config.titer_weight, w);
+    }
+    // Weighting the titer changes training, and spends it on the titer: on the training
+    // windows the titer error is lower and the GI error higher than with equal weights.
+    assert_ne!(m_plain.predict(&d.test).expect("p"), m_titer.predict(&d.test).expect("p"));
+    let train_mse = |m: &Model| {
+        let p = m.predict(&d.train).expect("predict");
+        let ts = &m.meta.target_scaler;
+        let mut e = [0.0; 2];
+        for (k, (a, b)) in d.train.target(0).into_iter().zip(d.train.target(1)).enumerate() {
+            e[0] += (ts.z(0, p[k][0]) - ts.z(0, a)).powi(2);
+            e[1] += (ts.z(1, p[k][1]) - ts.z(1, b)).powi(2);
+        }
+        e
+    };
+    let (ep, et) = (train_mse(&m_plain), train_mse(&m_titer));
+    eprintln!("train z-MSE (titer, GI): equal weights {ep:?}, titer weight 0.9 {et:?}");
+    assert!(et[0] / et[1] < ep[0] / ep[1], "titer/GI error ratio {et:?} vs {ep:?}");
+    // Out-of-range weights are errors, named by the setting.
+    let mut m = model(Arch::CnnLstm, 0.1, 9);
+    for w in [-0.1, 1.5, f64::NAN] {
+        let e = m.train(&d.train, &d.val, &TrainConfig { titer_weight: w, ..base.clone() }, &mut |_| {}).expect_err("bad weight");
+        assert!(e.to_string().contains("titer_weight"), "{e}");
+    }
+    assert!(m.train(&d.train, &d.val, &TrainConfig { titer_weight: 0.0, ..base.clone() }, &mut |_| {}).is_err(), "no titer in the joint loss");
+}

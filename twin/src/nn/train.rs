@@ -38,13 +38,24 @@ pub struct TrainConfig {
     /// batch (a fresh draw per step; validation and prediction see clean inputs). 0 = off.
     #[serde(default)]
     pub input_noise: f64,
+    /// Share of the titer term in the training loss: `w·MSE(titer) + (1 − w)·MSE(GI)` on the
+    /// z-scored targets; the joint validation loss that early stopping watches is weighted
+    /// the same way. 0.5 = the plain mean of both, as the seed trains (and as models saved
+    /// before this setting existed were trained).
+    #[serde(default = "half")]
+    pub titer_weight: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// The validation loss that early stopping watches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopOn {
-    /// The mean MSE of both z-scored targets (titer and GI), as the seed trains.
+    /// The MSE of both z-scored targets (titer and GI), weighted as the training loss
+    /// (`titer_weight`; the plain mean by default, as the seed trains).
     #[default]
     Joint,
     /// The titer MSE alone (the target the seed's Table 5 ranks models on).
@@ -66,7 +77,42 @@ pub const LR_FLOOR_DIVISOR: f64 = 64.0;
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0, weight_decay: 0.0, ema_decay: 0.0, stop_on: StopOn::Joint, input_noise: 0.0 }
+        TrainConfig { epochs: 200, batch_size: 64, lr: 1e-3, patience: 20, seed: 1, lr_plateau_patience: 0, weight_decay: 0.0, ema_decay: 0.0, stop_on: StopOn::Joint, input_noise: 0.0, titer_weight: 0.5 }
+    }
+}
+
+impl TrainConfig {
+    /// Every setting in its range (named as the field, with the CLI flag in brackets).
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, range: &str| Err(TwinError::Invalid(format!("{what} {v} is outside {range}")));
+        if self.batch_size == 0 || self.epochs == 0 {
+            return Err(TwinError::Invalid(format!("batch_size {} and epochs {} must be positive", self.batch_size, self.epochs)));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr (--lr)", self.lr, "(0, ∞)");
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return bad("ema_decay (--ema-decay)", self.ema_decay, "[0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            return bad("weight_decay (--weight-decay)", self.weight_decay, "[0, 1)");
+        }
+        if !(0.0..=5.0).contains(&self.input_noise) {
+            return bad("input_noise (--input-noise)", self.input_noise, "[0, 5] (z-units)");
+        }
+        if !(0.0..=1.0).contains(&self.titer_weight) {
+            return bad("titer_weight (--titer-weight)", self.titer_weight, "[0, 1]");
+        }
+        if self.titer_weight == 0.0 && self.stop_on == StopOn::Joint {
+            return Err(TwinError::Invalid("titer_weight (--titer-weight) 0 leaves nothing of the titer in the joint loss".into()));
+        }
+        Ok(())
+    }
+
+    /// The weights of the (titer, GI) squared errors in the loss, scaled so that the default
+    /// 0.5 gives each weight 1 (the plain mean over both targets).
+    fn target_weights(&self) -> [f64; 2] {
+        [2.0 * self.titer_weight, 2.0 * (1.0 - self.titer_weight)]
     }
 }
 
@@ -74,9 +120,11 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
-    /// Mean MSE over the training windows (z-scored targets, dropout on).
+    /// Mean training loss over the training windows (z-scored targets, dropout on; the
+    /// targets weighted by `titer_weight`).
     pub train_loss: f64,
-    /// MSE on the validation windows (eval mode), both targets.
+    /// MSE on the validation windows (eval mode), both targets, weighted as the training loss
+    /// (the plain mean at the default `titer_weight` 0.5).
     pub val_loss: f64,
     /// MSE of the z-scored titer alone on the validation windows.
     #[serde(default)]
@@ -159,21 +207,22 @@ impl Ema {
 }
 
 impl Model {
-    /// Validation MSE of (both targets, titer alone), z-scored, eval mode.
-    fn loss_eval(&self, x: &Tensor, y: &Tensor) -> (f64, f64) {
+    /// Validation MSE of (titer, GI), z-scored, eval mode.
+    fn loss_eval(&self, x: &Tensor, y: &Tensor) -> [f64; 2] {
         tch::no_grad(|| {
             let n = x.size()[0];
-            let (mut total, mut titer) = (0.0, 0.0);
+            let mut sums = [0.0; 2];
             let mut s = 0;
             while s < n {
                 let len = (CHUNK as i64).min(n - s);
                 let out = self.net.forward(&x.narrow(0, s, len), false, false);
                 let yb = y.narrow(0, s, len);
-                total += out.mse_loss(&yb, tch::Reduction::Sum).double_value(&[]);
-                titer += out.select(1, 0).mse_loss(&yb.select(1, 0), tch::Reduction::Sum).double_value(&[]);
+                for (k, sum) in sums.iter_mut().enumerate() {
+                    *sum += out.select(1, k as i64).mse_loss(&yb.select(1, k as i64), tch::Reduction::Sum).double_value(&[]);
+                }
                 s += len;
             }
-            (total / (2 * n).max(1) as f64, titer / n.max(1) as f64)
+            sums.map(|v| v / n.max(1) as f64)
         })
     }
 
@@ -187,18 +236,7 @@ impl Model {
         if train.is_empty() {
             return Err(TwinError::Data("no training windows".into()));
         }
-        if cfg.batch_size == 0 || cfg.epochs == 0 || !(cfg.lr > 0.0) {
-            return Err(TwinError::Invalid(format!("training settings {cfg:?}")));
-        }
-        if !(0.0..1.0).contains(&cfg.ema_decay) {
-            return Err(TwinError::Invalid(format!("EMA decay {} outside [0, 1)", cfg.ema_decay)));
-        }
-        if !(0.0..1.0).contains(&cfg.weight_decay) {
-            return Err(TwinError::Invalid(format!("weight decay {} outside [0, 1)", cfg.weight_decay)));
-        }
-        if !(0.0..=5.0).contains(&cfg.input_noise) {
-            return Err(TwinError::Invalid(format!("input noise {} outside [0, 5] (z-units)", cfg.input_noise)));
-        }
+        cfg.check()?;
         let rows: Vec<&[f32]> = train.y.chunks(2).collect();
         let rows64: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
         let refs: Vec<&[f64]> = rows64.iter().map(Vec::as_slice).collect();
@@ -210,6 +248,10 @@ impl Model {
         let ytr = self.y_tensor(train)?;
         let vidx: Vec<usize> = (0..val.len()).collect();
         let (xva, yva) = (x_tensor(val, &vidx, device), self.y_tensor(val)?);
+        let w = cfg.target_weights();
+        // The seed's loss (the plain mean) stays exactly that at the default weight.
+        let weights = (w != [1.0, 1.0]).then(|| Tensor::from_slice(&[w[0] as f32, w[1] as f32]).to_device(device));
+        let joint = |l: [f64; 2]| 0.5 * (w[0] * l[0] + w[1] * l[1]);
         let mut opt = if cfg.weight_decay > 0.0 {
             nn::AdamW { wd: cfg.weight_decay, ..nn::AdamW::default() }.build(&self.vs, cfg.lr)?
         } else {
@@ -233,7 +275,10 @@ impl Model {
                 let xb = xtr.index_select(0, &idx);
                 let yb = ytr.index_select(0, &idx);
                 let out = self.net.forward_train(&xb, cfg.input_noise);
-                let loss = out.mse_loss(&yb, tch::Reduction::Mean);
+                let loss = match &weights {
+                    None => out.mse_loss(&yb, tch::Reduction::Mean),
+                    Some(wt) => ((out - yb).square() * wt).mean(tch::Kind::Float),
+                };
                 opt.backward_step(&loss);
                 if let Some(e) = ema.as_mut() {
                     e.update();
@@ -246,7 +291,12 @@ impl Model {
             if let Some(e) = ema.as_mut() {
                 e.swap();
             }
-            let (val_loss, val_titer_loss) = if val.is_empty() { (train_loss, train_loss) } else { self.loss_eval(&xva, &yva) };
+            let (val_loss, val_titer_loss) = if val.is_empty() {
+                (train_loss, train_loss)
+            } else {
+                let l = self.loss_eval(&xva, &yva);
+                (joint(l), l[0])
+            };
             let watched = match cfg.stop_on {
                 StopOn::Joint => val_loss,
                 StopOn::Titer => val_titer_loss,
