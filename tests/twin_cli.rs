@@ -87,6 +87,15 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     }
     let table = std::fs::read_to_string(report.join("table.md")).expect("table");
     assert!(table.contains("| Proposed CNN-LSTM |") && table.contains("Multiple Linear Regression"), "{table}");
+    // Error by culture day and by true titer level, with the signed bias, for every model.
+    assert!(table.contains("By culture day of the target") && table.contains("by the true titer") && table.contains("| random_forest |"), "{table}");
+    for (name, mm) in m["models"].as_object().expect("models") {
+        let levels = mm["titer_by_level"].as_object().expect("titer_by_level");
+        assert!(!levels.is_empty() && mm["titer_by_day"].as_object().is_some_and(|d| !d.is_empty()), "{name}");
+        let n: u64 = levels.values().map(|v| v["n"].as_u64().expect("n")).sum();
+        assert_eq!(n, m["n_test_windows"].as_u64().expect("windows"), "{name}: every window in one level bin");
+        assert!(mm["bias_g_per_l"].is_number(), "{name}");
+    }
     // predictions.csv: one row per scored window, and its columns re-score to metrics.json.
     let pcsv = std::fs::read_to_string(report.join("predictions.csv")).expect("predictions.csv");
     let mut plines = pcsv.lines();

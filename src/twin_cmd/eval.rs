@@ -59,6 +59,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
     );
     let mut rows = vec![(model.meta.model.arch.name().to_owned(), ev.titer.clone())];
     let mut baseline_preds: Vec<(&'static str, Vec<[f64; 2]>)> = Vec::new();
+    let mut by_level = vec![(model.meta.model.arch.key(), ev.titer_by_level.clone())];
     let mut caps = serde_json::Value::Null;
     if !a.no_baselines && !train_idx.is_empty() {
         let tr = windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?;
@@ -70,6 +71,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
             eprintln!("{}: {:.1} s", b.key(), t.elapsed().as_secs_f64());
             let e = evaluate(&test, &grids, &p, None);
             models.insert(b.key().to_owned(), eval_json(&e));
+            by_level.push((b.key(), e.titer_by_level.clone()));
             rows.insert(0, (b.name().to_owned(), e.titer));
             baseline_preds.push((b.key(), p));
         }
@@ -80,6 +82,8 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
     table.push_str(&group_table("Titer error by culture phase (Table 6 analog):", &ev.titer_by_phase));
     table.push_str(&group_table("By cell line (Table 8 analog):", &ev.titer_by_cell_line));
     table.push_str(&group_table("By scale:", &ev.titer_by_scale));
+    table.push_str(&group_table("By culture day of the target:", &ev.titer_by_day));
+    table.push_str(&level_table(&by_level));
     let _ = writeln!(table, "\nGI (CQA): RMSE {:.2} %, MAE {:.2} %, R² {:.3}, 95 % coverage {:.1} %.", ev.gi.rmse, ev.gi.mae, ev.gi.r2, 100.0 * ev.gi.ci95_coverage.unwrap_or(f64::NAN));
     let _ = writeln!(
         table,

@@ -406,6 +406,7 @@ fn scores_json(s: &Scores, unit: &str) -> Value {
     let mut v = json!({
         format!("rmse_{unit}"): s.rmse,
         format!("mae_{unit}"): s.mae,
+        format!("bias_{unit}"): s.bias,
         "r2": s.r2,
         "dts": s.dts,
         "dts_delta": s.dts_delta,
@@ -427,20 +428,49 @@ fn eval_json(e: &Evaluation) -> Value {
     v["titer_by_phase"] = Value::Object(group(&e.titer_by_phase));
     v["titer_by_cell_line"] = Value::Object(group(&e.titer_by_cell_line));
     v["titer_by_scale"] = Value::Object(group(&e.titer_by_scale));
+    v["titer_by_day"] = Value::Object(group(&e.titer_by_day));
+    v["titer_by_level"] = Value::Object(group(&e.titer_by_level));
     v
 }
 
 fn row(name: &str, s: &Scores) -> String {
     let cov = s.ci95_coverage.map_or("–".to_owned(), |c| format!("{:.1} %", 100.0 * c));
-    format!("| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {cov} |\n", s.rmse, s.mae, s.r2, s.dts, s.dts_delta)
+    format!("| {name} | {:.3} | {:.3} | {:+.3} | {:.3} | {:.3} | {:.3} | {cov} |\n", s.rmse, s.mae, s.bias, s.r2, s.dts, s.dts_delta)
 }
 
-const TABLE_HEAD: &str = "| Model | RMSE (g/L) | MAE (g/L) | R² | DTS | DTS (Δ) | 95 % coverage |\n|---|---|---|---|---|---|---|\n";
+const TABLE_HEAD: &str = "| Model | RMSE (g/L) | MAE (g/L) | Bias (g/L) | R² | DTS | DTS (Δ) | 95 % coverage |\n|---|---|---|---|---|---|---|---|\n";
 
 fn group_table(title: &str, m: &BTreeMap<String, Scores>) -> String {
     let mut s = format!("\n{title}\n\n{}", TABLE_HEAD.replacen("Model", "Group", 1));
     for (k, v) in m {
         s.push_str(&row(k, v));
+    }
+    s
+}
+
+/// Titer RMSE and bias of every model by the true titer's level (rows: levels; a cell
+/// `RMSE (bias)` in g/L): shows which model shrinks high titers towards the mean.
+fn level_table(models: &[(&str, BTreeMap<String, Scores>)]) -> String {
+    let mut levels: Vec<&String> = models.iter().flat_map(|(_, m)| m.keys()).collect();
+    levels.sort();
+    levels.dedup();
+    let mut s = String::from("\nTiter RMSE (bias) in g/L by the true titer (bias < 0: predicted too low):\n\n| True titer | windows |");
+    for (k, _) in models {
+        let _ = write!(s, " {k} |");
+    }
+    s.push_str(&format!("\n|---|---|{}\n", "---|".repeat(models.len())));
+    for l in levels {
+        let n = models.iter().find_map(|(_, m)| m.get(l)).map_or(0, |v| v.n);
+        let _ = write!(s, "| {l} | {n} |");
+        for (_, m) in models {
+            match m.get(l) {
+                Some(v) => {
+                    let _ = write!(s, " {:.3} ({:+.3}) |", v.rmse, v.bias);
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
     }
     s
 }

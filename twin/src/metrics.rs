@@ -84,6 +84,8 @@ pub struct Scores {
     pub n: usize,
     pub rmse: f64,
     pub mae: f64,
+    /// Mean signed error, prediction − truth (negative: the model predicts too low).
+    pub bias: f64,
     pub r2: f64,
     pub dts: f64,
     pub dts_delta: f64,
@@ -102,6 +104,7 @@ pub fn score(y: &[f64], p: &[f64], traj: &[(usize, f64)], interval: Option<(&[f6
         n: y.len(),
         rmse: rmse(y, p),
         mae: mae(y, p),
+        bias: y.iter().zip(p).map(|(a, b)| b - a).sum::<f64>() / y.len().max(1) as f64,
         r2: r2(y, p),
         dts: d,
         dts_delta: dd,
@@ -139,6 +142,9 @@ mod tests {
         assert!((r2(&y, &p) - 0.75).abs() < 1e-12);
         assert!(r2(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
         assert!((coverage(&y, &[0.0, 2.5, 0.0, 4.0], &[2.0, 3.0, 3.0, 4.0]) - 0.75).abs() < 1e-12);
+        // Bias = mean(p − y) = (0.5 + 0 − 1 + 0) / 4.
+        let traj = [(0, 0.0), (0, 6.0), (0, 12.0), (0, 18.0)];
+        assert!((score(&y, &p, &traj, None).bias + 0.125).abs() < 1e-12);
     }
 
     #[test]
