@@ -117,7 +117,9 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
         }
         (se / n).sqrt()
     };
-    for (key, c) in [("cnn_lstm", "titer_pred_g_per_l"), ("random_forest", "random_forest_titer_g_per_l"), ("mlr", "mlr_titer_g_per_l")] {
+    // The network is also scored by its MC-dropout mean (its own row, column and metrics).
+    assert!(table.contains("MC-dropout mean of 5 passes") && table.contains("| cnn_lstm_mc_mean |"), "{table}");
+    for (key, c) in [("cnn_lstm", "titer_pred_g_per_l"), ("cnn_lstm_mc_mean", "titer_mc_mean_g_per_l"), ("random_forest", "random_forest_titer_g_per_l"), ("mlr", "mlr_titer_g_per_l")] {
         let want = m["models"][key]["rmse_g_per_l"].as_f64().expect("rmse");
         let got = rmse_of(col(c));
         assert!((got - want).abs() <= 1e-4 * want.max(1e-3), "{key}: RMSE from predictions.csv {got} vs metrics.json {want}");

@@ -57,9 +57,16 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
         test.len(),
         a.mc_passes
     );
-    let mut rows = vec![(model.meta.model.arch.name().to_owned(), ev.titer.clone())];
+    // The same network scored by its MC-dropout mean (the average of the stochastic passes)
+    // instead of the eval-mode pass: dropout before a ReLU layer makes the eval-mode output
+    // differ from the average the network was trained to fit (Jensen's inequality), which
+    // shows as a bias at the extremes.
+    let ev_mc = evaluate(&test, &grids, &mc.mean, Some((&mc.lo, &mc.hi)));
+    let key_mc = format!("{key}_mc_mean");
+    models.insert(key_mc.clone(), eval_json(&ev_mc));
+    let mut rows = vec![(model.meta.model.arch.name().to_owned(), ev.titer.clone()), (format!("{}, MC-dropout mean of {} passes", model.meta.model.arch.name(), a.mc_passes), ev_mc.titer.clone())];
     let mut baseline_preds: Vec<(&'static str, Vec<[f64; 2]>)> = Vec::new();
-    let mut by_level = vec![(model.meta.model.arch.key(), ev.titer_by_level.clone())];
+    let mut by_level = vec![(model.meta.model.arch.key(), ev.titer_by_level.clone()), (key_mc.as_str(), ev_mc.titer_by_level.clone())];
     let mut caps = serde_json::Value::Null;
     if !a.no_baselines && !train_idx.is_empty() {
         let tr = windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?;
@@ -148,11 +155,11 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
 }
 
 /// One row per scored window: where it ends, the truth, the model's point prediction and
-/// calibrated 95 % band, and each baseline's prediction (columns `<key>_titer_g_per_l`,
+/// calibrated 95 % band, its MC-dropout mean (`*_mc_mean_*`), and each baseline's prediction (columns `<key>_titer_g_per_l`,
 /// `<key>_gi_pct`), so that users can re-score, plot or combine models themselves.
 fn predictions_csv(test: &WindowSet, pred: &[[f64; 2]], mc: &McPrediction, baselines: &[(&str, Vec<[f64; 2]>)]) -> String {
     let mut csv = String::from(
-        "batch_id,t_end_h,target_t_h,phase,titer_true_g_per_l,titer_pred_g_per_l,titer_lo95_g_per_l,titer_hi95_g_per_l,gi_true_pct,gi_pred_pct,gi_lo95_pct,gi_hi95_pct",
+        "batch_id,t_end_h,target_t_h,phase,titer_true_g_per_l,titer_pred_g_per_l,titer_lo95_g_per_l,titer_hi95_g_per_l,gi_true_pct,gi_pred_pct,gi_lo95_pct,gi_hi95_pct,titer_mc_mean_g_per_l,gi_mc_mean_pct",
     );
     for (k, _) in baselines {
         let _ = write!(csv, ",{k}_titer_g_per_l,{k}_gi_pct");
@@ -161,7 +168,7 @@ fn predictions_csv(test: &WindowSet, pred: &[[f64; 2]], mc: &McPrediction, basel
     for (i, w) in test.info.iter().enumerate() {
         let _ = write!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             w.batch_id,
             w.t_end_h,
             w.target_t_h,
@@ -173,7 +180,9 @@ fn predictions_csv(test: &WindowSet, pred: &[[f64; 2]], mc: &McPrediction, basel
             test.y[2 * i + 1],
             pred[i][1],
             mc.lo[i][1],
-            mc.hi[i][1]
+            mc.hi[i][1],
+            mc.mean[i][0],
+            mc.mean[i][1]
         );
         for (_, p) in baselines {
             let _ = write!(csv, ",{},{}", p[i][0], p[i][1]);
