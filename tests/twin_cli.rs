@@ -135,6 +135,13 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().expect("number")).collect()).collect();
     assert!(rows.len() >= 10, "{csv}");
     assert!(rows.iter().all(|r| r[3] <= r[4] && r[2].is_finite()), "{csv}");
+    // The default point is the MC-dropout mean, the centre of the band; --point eval gives the
+    // eval-mode pass instead (same times, other values).
+    assert!(rows.iter().all(|r| r[3] <= r[2] && r[2] <= r[4]), "{csv}");
+    let o = ok(&["twin", "predict", "--model", s(&model), "--batch", s(&sim_dir.join("online.csv")), "--mc-passes", "5", "--every-h", "24", "--point", "eval"]);
+    let rows_eval: Vec<Vec<f64>> = String::from_utf8_lossy(&o.stdout).lines().skip(1).map(|l| l.split(',').map(|v| v.parse().expect("number")).collect()).collect();
+    assert_eq!(rows_eval.iter().map(|r| r[0]).collect::<Vec<_>>(), rows.iter().map(|r| r[0]).collect::<Vec<_>>());
+    assert_ne!(rows_eval.iter().map(|r| r[2]).collect::<Vec<_>>(), rows.iter().map(|r| r[2]).collect::<Vec<_>>());
 
     // A model for other features is refused with a clear message.
     let mut bad = meta.clone();

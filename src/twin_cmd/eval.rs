@@ -207,8 +207,8 @@ pub(super) fn predict(a: PredictArgs) -> Result<ExitCode> {
     if w.is_empty() {
         bail!("the batch has {} h of data; the model needs at least {} h", g.t_h.last().copied().unwrap_or(0.0), model.meta.window.steps as f64 * twin::prep::STEP_H);
     }
-    let pred = model.predict(&w)?;
     let mc = user_intervals(&model, model.predict_mc(&w, a.mc_passes, 7)?);
+    let pred = if a.point == "eval" { model.predict(&w)? } else { mc.mean.clone() };
     let shift_h = match model.meta.window.horizon {
         Horizon::Now => Some(0.0),
         Horizon::AheadH(h) => Some(f64::from(h)),

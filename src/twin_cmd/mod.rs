@@ -212,8 +212,14 @@ pub(crate) struct PredictArgs {
     /// titer_g_per_l, …). Default: offline.csv next to --batch, if present.
     #[arg(long)]
     pub(crate) offline: Option<PathBuf>,
+    /// MC-dropout passes for the 95 % intervals (and the default point prediction).
     #[arg(long, default_value_t = 100)]
     pub(crate) mc_passes: usize,
+    /// The point prediction: `mc-mean`, the mean of the MC-dropout passes (the centre of the
+    /// intervals; on held-out batches it removes the eval-mode pass's low bias at high
+    /// titers, BENCHMARKS.md session 11), or `eval`, the single eval-mode pass.
+    #[arg(long, default_value = "mc-mean", value_parser = ["mc-mean", "eval"])]
+    pub(crate) point: String,
     /// Spacing of the predicted points, h.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) every_h: f64,
