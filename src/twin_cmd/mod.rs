@@ -304,7 +304,8 @@ fn bar(len: usize, quiet: bool, label: &str) -> ProgressBar {
     b
 }
 
-/// The optional skip terms of a network (both off in the seed's Table 2 network).
+/// The optional extras of a network: skip terms and the titer's log scale (all off in the
+/// seed's Table 2 network).
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub(crate) struct Skips {
     /// Add a linear highway from the last time step's inputs to the outputs (LSTNet's
@@ -317,6 +318,11 @@ pub(crate) struct Skips {
     /// weights; needs `titer_g_per_l` among the features). Off by default.
     #[arg(long)]
     pub(crate) persistence: bool,
+    /// Learn the titer on a log scale, ln(1 + titer): errors then scale with the titer
+    /// (small near zero, larger at harvest) instead of being the same everywhere; the
+    /// predictions are mapped back to g/L (never below −1, in practice ≥ 0). Off by default.
+    #[arg(long)]
+    pub(crate) log_titer: bool,
 }
 
 /// Epochs, early stopping and regularisation of a network's training (the extras are off by
@@ -379,7 +385,7 @@ impl Schedule {
 
 /// Train one network on `p` with a progress bar; returns the model and seconds.
 fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
-    let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
+    let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, log_titer: skips.log_titer, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
     m.meta.split_batch_ids = Some(p.split_batch_ids());
     let b = bar(tc.epochs, quiet, arch.key());

@@ -306,6 +306,61 @@ fn the_persistence_skip_adds_the_held_titer_and_survives_training_and_reload() {
     }
 }
 
+#[test]
+fn a_log_titer_network_fits_its_scaler_on_log_titers_and_maps_back_to_g_per_l() {
+    let _serial = serial();
+    let d = data();
+    let k = d.features.iter().position(|f| f == Model::PERSISTENCE_FEATURE).expect("titer input");
+    let cfg = ModelConfig { log_titer: true, persistence: true, ..tiny(Arch::CnnLstm, 0.2) };
+    let plain = model(Arch::CnnLstm, 0.2, 6);
+    let mut m = Model::new(cfg, new_meta(&d.features, &d.window, &d.scaler, "test"), 6, Device::Cpu).expect("model");
+    assert_eq!(m.parameters(), plain.parameters(), "the log scale adds no weights");
+    // Before training (identity target scaler) the titer output is exp(head + ln(1 + held)) − 1
+    // = (1 + held)·exp(head) − 1, where head is the plain network's output (same weights).
+    let (pl, p0) = (m.predict(&d.test).expect("p"), plain.predict(&d.test).expect("p0"));
+    let (steps, nf) = (d.test.steps, d.test.n_features);
+    for i in 0..d.test.len() {
+        let held = (f64::from(d.test.x[i * steps * nf + (steps - 1) * nf + k]) * d.scaler.std[k] + d.scaler.mean[k]).max(0.0);
+        let want = (1.0 + held) * p0[i][0].exp() - 1.0;
+        assert!((pl[i][0] - want).abs() < 1e-4 * (1.0 + want.abs()), "window {i}: {} vs {want}", pl[i][0]);
+        assert!((pl[i][1] - p0[i][1]).abs() < 1e-5, "GI stays linear");
+    }
+    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 6, lr_plateau_patience: 0, ..TrainConfig::default() };
+    let s = m.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train");
+    assert!(s.history.last().expect("epochs").train_loss < s.history[0].train_loss, "{:?}", s.history);
+    // The target scaler is fitted on ln(1 + titer) of the training windows (GI linear).
+    let t: Vec<f64> = d.train.target(0).into_iter().map(|v| v.max(0.0).ln_1p()).collect();
+    let mean = t.iter().sum::<f64>() / t.len() as f64;
+    assert!((m.meta.target_scaler.mean[0] - mean).abs() < 1e-6, "{} vs {mean}", m.meta.target_scaler.mean[0]);
+    let gi: Vec<f64> = d.train.target(1);
+    assert!((m.meta.target_scaler.mean[1] - gi.iter().sum::<f64>() / gi.len() as f64).abs() < 1e-6);
+    // Predictions are in g/L again: the trained network beats predicting the training mean titer.
+    let p = m.predict(&d.test).expect("p");
+    let truth = d.test.target(0);
+    let mean_raw = d.train.target(0).iter().sum::<f64>() / d.train.len() as f64;
+    let pred: Vec<f64> = p.iter().map(|r| r[0]).collect();
+    assert!(pred.iter().all(|v| *v > -1.0));
+    assert!(rmse(&pred, &truth) < rmse(&vec![mean_raw; truth.len()], &truth), "{} vs the mean predictor", rmse(&pred, &truth));
+    // Round trip, MC dropout in raw units around the point prediction, IG completeness in g/L.
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let l = Model::load(dir.path(), Device::Cpu).expect("load");
+    assert!(l.meta.model.log_titer);
+    assert_eq!(p, l.predict(&d.test).expect("p"));
+    let mc = l.predict_mc(&d.test, 40, 1).expect("mc");
+    assert!(mc.lo.iter().zip(&mc.hi).all(|(a, b)| a[0] <= b[0] && a[0] > -1.0));
+    let a = l.integrated_gradients(&d.test, 2, 0, 128).expect("ig");
+    let g = a.f_x - a.f_baseline;
+    assert!((a.f_x - p[2][0]).abs() < 1e-4 * (1.0 + p[2][0].abs()), "IG's f(x) is the prediction in g/L");
+    assert!((a.total() - g).abs() <= 0.02 * g.abs() + 1e-3, "sum {} vs {g}", a.total());
+    // A sidecar that drops the log scale gives different (linear) titers: the flag is part of the model.
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
+    meta["model"]["log_titer"] = serde_json::json!(false);
+    std::fs::write(dir.path().join("model.json"), meta.to_string()).expect("write");
+    let lin = Model::load(dir.path(), Device::Cpu).expect("load");
+    assert_ne!(lin.predict(&d.test).expect("p")[0][0], p[0][0]);
+}
+
 /// Validation MSE of the z-scored titer and of both targets, recomputed from `predict`.
 fn val_mse(m: &Model) -> (f64, f64) {
     let d = data();

@@ -19,24 +19,22 @@ impl Model {
         let x = x_tensor(w, &[window], self.device()); // (1, T, F)
         let alphas = Tensor::linspace(0.0, 1.0, steps as i64, (Kind::Float, self.device())).view([steps as i64, 1, 1]);
         let path = (&alphas * &x).detach().set_requires_grad(true); // (m, T, F)
-        let out = self.net.forward(&path, false, false).select(1, target as i64); // (m)
+        let out = self.raw_output(&self.net.forward(&path, false, false), target); // (m), raw units
         let grads = Tensor::run_backward(&[out.sum(Kind::Float)], &[&path], false, false);
         let g = grads.into_iter().next().ok_or_else(|| TwinError::Data("no gradient".into()))?;
         // Trapezoid: (g0/2 + g1 + … + g_{m−2} + g_{m−1}/2) / (m − 1).
         let m = steps as i64;
         let inner = if m > 2 { g.narrow(0, 1, m - 2).sum_dim_intlist(0, false, Kind::Float) } else { g.get(0).zeros_like() };
         let avg = (inner + (g.get(0) + g.get(m - 1)) * 0.5) / (m - 1) as f64;
-        let std = self.meta.target_scaler.std[target];
-        let attr = (avg * x.get(0)) * std;
+        let attr = avg * x.get(0);
         let fx = tch::no_grad(|| out.get(m - 1).double_value(&[]));
         let f0 = tch::no_grad(|| out.get(0).double_value(&[]));
-        let mean = self.meta.target_scaler.mean[target];
         Ok(Attribution {
             steps: w.steps,
             n_features: w.n_features,
             values: to_vec(&attr)?.into_iter().map(f64::from).collect(),
-            f_x: fx * std + mean,
-            f_baseline: f0 * std + mean,
+            f_x: fx,
+            f_baseline: f0,
         })
     }
 }

@@ -100,12 +100,19 @@ pub struct ModelConfig {
     /// the seed's configuration and in models saved before it existed.
     #[serde(default)]
     pub persistence: bool,
+    /// Learn the titer on a log scale: the network's titer target is the z-score of
+    /// `ln(1 + titer)` (titer in g/L) and its output is mapped back with `exp(·) − 1`, so the
+    /// same error in z-units is a small error at a low titer and a larger one at a high titer
+    /// (errors proportional to `1 + titer`), as assay errors are. GI stays linear. Off in the
+    /// seed's configuration and in models saved before it existed.
+    #[serde(default)]
+    pub log_titer: bool,
 }
 
 impl ModelConfig {
     /// The seed's configuration for `arch` on `n_features` inputs over `steps` steps.
     pub fn seed_default(arch: Arch, n_features: usize, steps: usize) -> ModelConfig {
-        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false, persistence: false }
+        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false, persistence: false, log_titer: false }
     }
     fn check(&self) -> Result<()> {
         if self.n_features == 0 || self.steps == 0 || self.filters == 0 || self.lstm1 == 0 || self.lstm2 == 0 || self.dense == 0 || self.kernels.is_empty() {
@@ -157,9 +164,29 @@ struct Net {
     fc1: nn::Linear,
     fc2: nn::Linear,
     highway: Option<nn::Linear>,
-    /// Persistence skip `(titer feature index, a, b)`: adds `a·x[last, index] + b` to the
-    /// z-scored titer output (set from the scalers by [`Model::set_persistence`]).
-    persist: Option<(i64, f64, f64)>,
+    /// Persistence skip: adds the held titer assay `x[last, index]`, in the titer target's
+    /// z-units, to the titer output (set from the scalers by [`Model::set_persistence`]).
+    persist: Option<Persist>,
+}
+
+/// The persistence skip's map from the z-scored held titer input `x` to the titer target's
+/// z-units.
+#[derive(Debug, Clone, Copy)]
+enum Persist {
+    /// Linear target: `a·x + b`.
+    Linear { k: i64, a: f64, b: f64 },
+    /// Log target (`log_titer`): `(ln(1 + max(0, x·sx + mx)) − my) / sy`.
+    Log { k: i64, sx: f64, mx: f64, sy: f64, my: f64 },
+}
+
+impl Persist {
+    /// `x_last (B, F)` → the held titer in the target's z-units `(B)`.
+    fn apply(self, x_last: &Tensor) -> Tensor {
+        match self {
+            Persist::Linear { k, a, b } => x_last.select(1, k) * a + b,
+            Persist::Log { k, sx, mx, sy, my } => ((x_last.select(1, k) * sx + mx).clamp_min(0.0).log1p() - my) / sy,
+        }
+    }
 }
 
 fn lstm_cfg() -> nn::RNNConfig {
@@ -265,8 +292,8 @@ impl Net {
     /// `x_persist` (the same tensor except in noisy training, see [`Net::forward_train`]).
     fn skip_of(&self, x_highway: &Tensor, x_persist: &Tensor) -> Option<Tensor> {
         let highway = self.highway.as_ref().map(|l| x_highway.select(1, -1).apply(l));
-        let persist = self.persist.map(|(k, a, b)| {
-            let titer = x_persist.select(1, -1).select(1, k) * a + b; // (B)
+        let persist = self.persist.map(|p| {
+            let titer = p.apply(&x_persist.select(1, -1)); // (B)
             Tensor::stack(&[titer.shallow_clone(), titer.zeros_like()], 1) // (B, 2)
         });
         match (highway, persist) {
@@ -350,7 +377,7 @@ impl Model {
 
     /// (Re)derive the persistence skip's coefficients from the input and target scalers:
     /// with x = (titer − m_x)/s_x and z = (titer − m_y)/s_y, the held titer in target
-    /// z-units is x·s_x/s_y + (m_x − m_y)/s_y.
+    /// z-units is x·s_x/s_y + (m_x − m_y)/s_y (with `log_titer`, z = (ln(1 + titer) − m_y)/s_y).
     fn set_persistence(&mut self) -> Result<()> {
         if !self.meta.model.persistence {
             self.net.persist = None;
@@ -364,7 +391,8 @@ impl Model {
         if !(sx.is_finite() && sy.is_finite() && mx.is_finite() && my.is_finite() && sy > 0.0) {
             return Err(TwinError::Invalid(format!("persistence skip: scalers not usable (titer input mean {mx}, std {sx}; target mean {my}, std {sy})")));
         }
-        self.net.persist = Some((k as i64, sx / sy, (mx - my) / sy));
+        let k = k as i64;
+        self.net.persist = Some(if self.meta.model.log_titer { Persist::Log { k, sx, mx, sy, my } } else { Persist::Linear { k, a: sx / sy, b: (mx - my) / sy } });
         Ok(())
     }
 
@@ -406,7 +434,7 @@ impl Model {
             if !(c[0].is_finite() && c[1].is_finite()) {
                 return Err(TwinError::Data("training windows need finite targets".into()));
             }
-            y.push(ts.z(0, f64::from(c[0])) as f32);
+            y.push(ts.z(0, self.titer_to_target(f64::from(c[0]))) as f32);
             y.push(ts.z(1, f64::from(c[1])) as f32);
         }
         Ok(Tensor::from_slice(&y).view([w.len() as i64, 2]).to_device(self.device()))
@@ -414,7 +442,26 @@ impl Model {
 
     fn unscale(&self, z: &[f32]) -> Vec<[f64; 2]> {
         let ts = &self.meta.target_scaler;
-        z.chunks(2).map(|c| [ts.unz(0, f64::from(c[0])), ts.unz(1, f64::from(c[1]))]).collect()
+        z.chunks(2).map(|c| [self.titer_from_target(ts.unz(0, f64::from(c[0]))), ts.unz(1, f64::from(c[1]))]).collect()
+    }
+
+    /// A titer (g/L) on the scale of the network's titer target: itself, or `ln(1 + titer)`
+    /// with `log_titer` (a titer below 0, which no assay reports, counts as 0).
+    pub(crate) fn titer_to_target(&self, titer_g_per_l: f64) -> f64 {
+        if self.meta.model.log_titer { titer_g_per_l.max(0.0).ln_1p() } else { titer_g_per_l }
+    }
+
+    /// The inverse of [`Model::titer_to_target`].
+    pub(crate) fn titer_from_target(&self, v: f64) -> f64 {
+        if self.meta.model.log_titer { v.exp_m1() } else { v }
+    }
+
+    /// The network's z-scored output `z (…, 2)`, column `target`, in raw units as a tensor
+    /// (differentiable; used by integrated gradients).
+    pub(crate) fn raw_output(&self, z: &Tensor, target: usize) -> Tensor {
+        let ts = &self.meta.target_scaler;
+        let v = z.select(-1, target as i64) * ts.std[target] + ts.mean[target];
+        if target == 0 && self.meta.model.log_titer { v.expm1() } else { v }
     }
 
     /// Point predictions (eval mode: batch-norm running statistics, no dropout), raw units.

@@ -238,7 +238,7 @@ impl Model {
         }
         cfg.check()?;
         let rows: Vec<&[f32]> = train.y.chunks(2).collect();
-        let rows64: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
+        let rows64: Vec<Vec<f64>> = rows.iter().map(|r| vec![self.titer_to_target(f64::from(r[0])), f64::from(r[1])]).collect();
         let refs: Vec<&[f64]> = rows64.iter().map(Vec::as_slice).collect();
         self.meta.target_scaler = Scaler::fit_rows(&refs, 2);
         self.set_persistence()?;
