@@ -43,13 +43,16 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     // --split-seed fixes the split apart from the weight seed: a second network trained with
     // another --seed on --split-seed 3 has the same batches in every split, other weights.
     let model2 = dir.path().join("model2");
-    ok(&["twin", "train", "--data", s(&data), "--out", s(&model2), "--epochs", "2", "--seed", "4", "--split-seed", "3", "--persistence", "--ema-decay", "0.99", "--weight-decay", "0.01", "--stop-on", "titer", "--input-noise", "0.05", "--titer-weight", "0.8", "--log-titer", "--quiet"]);
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&model2), "--epochs", "2", "--seed", "4", "--split-seed", "3", "--persistence", "--ema-decay", "0.99", "--weight-decay", "0.01", "--stop-on", "titer", "--input-noise", "0.05", "--titer-weight", "0.8", "--log-titer", "--conv-skip", "--quiet"]);
     let meta2: serde_json::Value = serde_json::from_slice(&std::fs::read(model2.join("model.json")).expect("read")).expect("json");
     assert_eq!(meta2["split_batch_ids"], meta["split_batch_ids"]);
     assert_ne!(std::fs::read(model2.join("model.safetensors")).expect("w2"), std::fs::read(model.join("model.safetensors")).expect("w1"));
     assert_eq!(meta2["model"]["persistence"], true, "--persistence is saved in the sidecar");
     assert_eq!(meta["model"]["persistence"], false);
     assert_eq!((meta2["model"]["log_titer"].as_bool(), meta["model"]["log_titer"].as_bool()), (Some(true), Some(false)), "--log-titer is saved in the sidecar");
+    assert_eq!((meta2["model"]["conv_skip"].as_bool(), meta["model"]["conv_skip"].as_bool()), (Some(true), Some(false)), "--conv-skip is saved in the sidecar");
+    let o = mabtwin(&["twin", "train", "--data", s(&data), "--out", s(&dir.path().join("nope")), "--epochs", "1", "--arch", "cnn", "--conv-skip", "--quiet"]);
+    assert!(!o.status.success() && text(&o).contains("--conv-skip is a CNN-LSTM option"), "{}", text(&o));
     // The regularisation flags are saved with the training record; off by default.
     let (c2, c1) = (&meta2["train"]["config"], &meta["train"]["config"]);
     assert_eq!((c2["ema_decay"].as_f64(), c2["weight_decay"].as_f64(), c2["stop_on"].as_str(), c2["input_noise"].as_f64(), c2["titer_weight"].as_f64()), (Some(0.99), Some(0.01), Some("titer"), Some(0.05), Some(0.8)));

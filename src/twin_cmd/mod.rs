@@ -323,6 +323,11 @@ pub(crate) struct Skips {
     /// predictions are mapped back to g/L (never below −1, in practice ≥ 0). Off by default.
     #[arg(long)]
     pub(crate) log_titer: bool,
+    /// CNN-LSTM only: feed the convolutions' read-out (window mean and last step) to the
+    /// Dense head beside the LSTMs' output, a skip around the recurrent stack (`twin
+    /// baselines` applies it to the CNN-LSTM alone). Off by default.
+    #[arg(long)]
+    pub(crate) conv_skip: bool,
 }
 
 /// Epochs, early stopping and regularisation of a network's training (the extras are off by
@@ -385,7 +390,7 @@ impl Schedule {
 
 /// Train one network on `p` with a progress bar; returns the model and seconds.
 fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
-    let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, log_titer: skips.log_titer, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
+    let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, log_titer: skips.log_titer, conv_skip: skips.conv_skip && arch == Arch::CnnLstm, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
     m.meta.split_batch_ids = Some(p.split_batch_ids());
     let b = bar(tc.epochs, quiet, arch.key());

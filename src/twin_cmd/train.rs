@@ -5,6 +5,9 @@ use super::*;
 pub(super) fn train(a: TrainArgs) -> Result<ExitCode> {
     let device = setup(a.common.threads);
     let arch = Arch::parse(&a.arch)?;
+    if a.skips.conv_skip && arch != Arch::CnnLstm {
+        bail!("--conv-skip is a CNN-LSTM option (a skip around its LSTMs); --arch {} has none", arch.key());
+    }
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { batch_size: a.batch_size, lr: a.lr, ..a.schedule.config(a.common.seed)? };

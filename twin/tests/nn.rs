@@ -307,6 +307,47 @@ fn the_persistence_skip_adds_the_held_titer_and_survives_training_and_reload() {
 }
 
 #[test]
+fn the_conv_skip_widens_the_head_trains_round_trips_and_is_a_cnn_lstm_option_only() {
+    let _serial = serial();
+    let d = data();
+    let cfg = ModelConfig { conv_skip: true, ..tiny(Arch::CnnLstm, 0.2) };
+    let plain = model(Arch::CnnLstm, 0.2, 7);
+    let mut m = Model::new(cfg.clone(), new_meta(&d.features, &d.window, &d.scaler, "test"), 7, Device::Cpu).expect("model");
+    // The Dense layer also reads the convolutions' window mean and last step: 2 × (filters ×
+    // branches) more inputs, each with `dense` weights.
+    let conv_out = (cfg.filters * cfg.kernels.len()) as i64;
+    assert_eq!(m.parameters(), plain.parameters() + 2 * conv_out * cfg.dense as i64);
+    let tc = TrainConfig { epochs: 15, batch_size: 32, lr: 3e-3, patience: 100, seed: 7, lr_plateau_patience: 0, ..TrainConfig::default() };
+    let s = m.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train");
+    assert!(s.history.last().expect("epochs").train_loss < s.history[0].train_loss, "{:?}", s.history);
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let l = Model::load(dir.path(), Device::Cpu).expect("load");
+    assert!(l.meta.model.conv_skip);
+    let p = m.predict(&d.test).expect("p");
+    assert_eq!(p, l.predict(&d.test).expect("p"));
+    // MC dropout varies the passes (dropout also acts on the skipped read-out) and IG stays complete.
+    let mc = l.predict_mc(&d.test, 40, 1).expect("mc");
+    assert!(mc.std.iter().any(|s| s[0] > 0.0));
+    let a = l.integrated_gradients(&d.test, 2, 0, 128).expect("ig");
+    let g = a.f_x - a.f_baseline;
+    assert!((a.f_x - p[2][0]).abs() < 1e-4 * (1.0 + p[2][0].abs()));
+    assert!((a.total() - g).abs() <= 0.02 * g.abs() + 1e-3, "sum {} vs {g}", a.total());
+    // A sidecar without the skip does not load the wider head's weights.
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
+    meta["model"]["conv_skip"] = serde_json::json!(false);
+    std::fs::write(dir.path().join("model.json"), meta.to_string()).expect("write");
+    assert!(Model::load(dir.path(), Device::Cpu).is_err());
+    // Other architectures have no LSTMs to skip: a clear error.
+    for arch in [Arch::Cnn, Arch::Lstm, Arch::Ffnn] {
+        match Model::new(ModelConfig { conv_skip: true, ..tiny(arch, 0.2) }, new_meta(&d.features, &d.window, &d.scaler, "test"), 7, Device::Cpu) {
+            Err(twin::TwinError::Invalid(msg)) => assert!(msg.contains("conv_skip"), "{msg}"),
+            other => panic!("{arch:?}: expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn a_log_titer_network_fits_its_scaler_on_log_titers_and_maps_back_to_g_per_l() {
     let _serial = serial();
     let d = data();

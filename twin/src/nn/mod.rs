@@ -107,12 +107,20 @@ pub struct ModelConfig {
     /// seed's configuration and in models saved before it existed.
     #[serde(default)]
     pub log_titer: bool,
+    /// CNN-LSTM only: a convolutional skip around the LSTMs. The mean over the window and the
+    /// last step of the parallel Conv1D branches (the CNN-only baseline's read-out) are
+    /// concatenated with the second LSTM's last output before the dropout and Dense layers,
+    /// so the recurrent stack adds to what the convolutions see directly instead of being the
+    /// only path to the head. Off in the seed's configuration and in models saved before it
+    /// existed.
+    #[serde(default)]
+    pub conv_skip: bool,
 }
 
 impl ModelConfig {
     /// The seed's configuration for `arch` on `n_features` inputs over `steps` steps.
     pub fn seed_default(arch: Arch, n_features: usize, steps: usize) -> ModelConfig {
-        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false, persistence: false, log_titer: false }
+        ModelConfig { arch, n_features, steps, filters: 64, kernels: vec![3, 5, 7], lstm1: 128, lstm2: 64, dense: 32, dropout: 0.3, highway: false, persistence: false, log_titer: false, conv_skip: false }
     }
     fn check(&self) -> Result<()> {
         if self.n_features == 0 || self.steps == 0 || self.filters == 0 || self.lstm1 == 0 || self.lstm2 == 0 || self.dense == 0 || self.kernels.is_empty() {
@@ -120,6 +128,9 @@ impl ModelConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(TwinError::Invalid(format!("dropout {} outside [0, 1)", self.dropout)));
+        }
+        if self.conv_skip && self.arch != Arch::CnnLstm {
+            return Err(TwinError::Invalid(format!("the convolutional skip (conv_skip) is a CNN-LSTM option, not one of `{}`", self.arch.key())));
         }
         if self.kernels.iter().any(|k| k % 2 == 0) {
             return Err(TwinError::Invalid("kernel sizes must be odd (same padding)".into()));
@@ -189,6 +200,13 @@ impl Persist {
     }
 }
 
+/// What the deterministic part of a network hands its stochastic head: the hidden sequence
+/// (or vector) and, with `conv_skip`, the convolutional read-out that bypasses the LSTMs.
+struct Hidden {
+    h: Tensor,
+    side: Option<Tensor>,
+}
+
 fn lstm_cfg() -> nn::RNNConfig {
     nn::RNNConfig { batch_first: true, ..Default::default() }
 }
@@ -227,6 +245,7 @@ impl Net {
             (None, None)
         };
         let head_in = match cfg.arch {
+            Arch::CnnLstm if cfg.conv_skip => h2 + 2 * conv_out,
             Arch::CnnLstm | Arch::Lstm | Arch::Ffnn => h2,
             Arch::Cnn => 2 * conv_out,
         };
@@ -243,34 +262,44 @@ impl Net {
         Tensor::cat(&outs, 1)
     }
 
+    /// The convolutional read-out `c (B, C, T)` → `(B, 2C)`: the mean over the window and
+    /// the last step (the CNN-only baseline's head input, and the CNN-LSTM's `conv_skip`).
+    fn conv_summary(c: &Tensor) -> Tensor {
+        Tensor::cat(&[c.mean_dim(2, false, Kind::Float), c.select(2, -1)], 1)
+    }
+
     /// The deterministic part (no dropout before it): `x (B, T, F)` → hidden features.
-    fn prefix(&self, x: &Tensor, bn_train: bool) -> Tensor {
+    fn prefix(&self, x: &Tensor, bn_train: bool) -> Hidden {
+        let h = |h: Tensor| Hidden { h, side: None };
         match self.cfg.arch {
             Arch::CnnLstm => {
-                let c = self.conv_features(x, bn_train).transpose(1, 2); // (B, T, C)
-                self.lstm1.as_ref().map_or(c.shallow_clone(), |l| l.seq(&c).0) // (B, T, h1)
-            }
-            Arch::Lstm => self.lstm1.as_ref().map_or(x.shallow_clone(), |l| l.seq(x).0),
-            Arch::Cnn => {
                 let c = self.conv_features(x, bn_train); // (B, C, T)
-                let last = c.select(2, -1);
-                Tensor::cat(&[c.mean_dim(2, false, Kind::Float), last], 1) // (B, 2C)
+                let side = self.cfg.conv_skip.then(|| Self::conv_summary(&c)); // (B, 2C)
+                let c = c.transpose(1, 2); // (B, T, C)
+                Hidden { h: self.lstm1.as_ref().map_or(c.shallow_clone(), |l| l.seq(&c).0), side } // (B, T, h1)
             }
+            Arch::Lstm => h(self.lstm1.as_ref().map_or(x.shallow_clone(), |l| l.seq(x).0)),
+            Arch::Cnn => h(Self::conv_summary(&self.conv_features(x, bn_train))), // (B, 2C)
             Arch::Ffnn => {
                 let flat = x.flatten(1, -1);
-                self.ff_a.as_ref().map_or(flat.shallow_clone(), |l| flat.apply(l).relu()) // (B, h1)
+                h(self.ff_a.as_ref().map_or(flat.shallow_clone(), |l| flat.apply(l).relu())) // (B, h1)
             }
         }
     }
 
     /// The stochastic part: hidden features → (B, 2) z-scored outputs.
-    fn head(&self, h: &Tensor, dropout_on: bool) -> Tensor {
+    fn head(&self, hidden: &Hidden, dropout_on: bool) -> Tensor {
         let p = self.cfg.dropout;
+        let h = &hidden.h;
         let z = match self.cfg.arch {
             Arch::CnnLstm | Arch::Lstm => {
                 let d = h.dropout(p, dropout_on);
-                let o = self.lstm2.as_ref().map_or(d.shallow_clone(), |l| l.seq(&d).0);
-                o.select(1, -1).dropout(p, dropout_on)
+                let o = self.lstm2.as_ref().map_or(d.shallow_clone(), |l| l.seq(&d).0).select(1, -1);
+                let o = match &hidden.side {
+                    Some(side) => Tensor::cat(&[o, side.shallow_clone()], 1),
+                    None => o,
+                };
+                o.dropout(p, dropout_on)
             }
             Arch::Cnn => h.dropout(p, dropout_on),
             Arch::Ffnn => {
