@@ -53,6 +53,20 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     assert_eq!((meta2["model"]["conv_skip"].as_bool(), meta["model"]["conv_skip"].as_bool()), (Some(true), Some(false)), "--conv-skip is saved in the sidecar");
     let o = mabtwin(&["twin", "train", "--data", s(&data), "--out", s(&dir.path().join("nope")), "--epochs", "1", "--arch", "cnn", "--conv-skip", "--quiet"]);
     assert!(!o.status.success() && text(&o).contains("--conv-skip is a CNN-LSTM option"), "{}", text(&o));
+    // The seed's Table 3 sizes: saved in the sidecar (the seed's Table 2 by default); a size
+    // the architecture has no use for, or an impossible one, is refused by its flag before
+    // any data are read.
+    let small = dir.path().join("small");
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&small), "--epochs", "1", "--filters", "8", "--kernels", "3,5", "--lstm1", "16", "--lstm2", "8", "--dense", "4", "--dropout", "0.5", "--quiet"]);
+    let ms: serde_json::Value = serde_json::from_slice(&std::fs::read(small.join("model.json")).expect("read")).expect("json");
+    let sizes = |m: &serde_json::Value| ["filters", "kernels", "lstm1", "lstm2", "dense", "dropout"].map(|k| m["model"][k].to_string()).join(" ");
+    assert_eq!(sizes(&ms), "8 [3,5] 16 8 4 0.5");
+    assert_eq!(sizes(&meta), "64 [3,5,7] 128 64 32 0.3");
+    for (bad, flag) in [(["--arch", "lstm", "--filters", "8"], "--filters"), (["--arch", "cnn", "--lstm1", "8"], "--lstm1"), (["--arch", "cnn_lstm", "--dropout", "1.0"], "--dropout"), (["--arch", "cnn", "--kernels", "4"], "--kernels"), (["--arch", "ffnn", "--dense", "0"], "--dense")] {
+        let o = mabtwin(&["twin", "train", "--data", s(&data), "--out", s(&dir.path().join("nope")), "--epochs", "1", bad[0], bad[1], bad[2], bad[3], "--quiet"]);
+        assert!(!o.status.success() && text(&o).contains(flag), "{bad:?}: {}", text(&o));
+        assert!(!dir.path().join("nope").exists());
+    }
     // The regularisation flags are saved with the training record; off by default.
     let (c2, c1) = (&meta2["train"]["config"], &meta["train"]["config"]);
     assert_eq!((c2["ema_decay"].as_f64(), c2["weight_decay"].as_f64(), c2["stop_on"].as_str(), c2["input_noise"].as_f64(), c2["titer_weight"].as_f64()), (Some(0.99), Some(0.01), Some("titer"), Some(0.05), Some(0.8)));

@@ -97,6 +97,8 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     pub(crate) skips: Skips,
     #[command(flatten)]
+    pub(crate) sizes: Sizes,
+    #[command(flatten)]
     pub(crate) schedule: Schedule,
     /// MC-dropout passes over the validation batches used to calibrate the 95 % intervals
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
@@ -330,6 +332,77 @@ pub(crate) struct Skips {
     pub(crate) conv_skip: bool,
 }
 
+/// The network's sizes, the seed's Table 3 hyper-parameters (defaults: its Table 2). `twin
+/// tune` searches them; these flags train a chosen configuration (e.g. the tuner's
+/// `best.json`) with the other `twin train` options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub(crate) struct Sizes {
+    /// Conv1D filters per branch (CNN-LSTM, CNN; seed 64, Table 3 range 32–128).
+    #[arg(long)]
+    pub(crate) filters: Option<usize>,
+    /// Conv1D kernel sizes, one parallel branch each, odd (CNN-LSTM, CNN; seed 3,5,7).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) kernels: Option<Vec<usize>>,
+    /// Units of the first LSTM (CNN-LSTM, LSTM; seed 128, Table 3 range 64–256), or the
+    /// first hidden layer of the FFNN.
+    #[arg(long)]
+    pub(crate) lstm1: Option<usize>,
+    /// Units of the second LSTM (seed 64, Table 3 range 32–128), or the FFNN's second hidden layer.
+    #[arg(long)]
+    pub(crate) lstm2: Option<usize>,
+    /// Units of the Dense layer before the output (seed 32).
+    #[arg(long)]
+    pub(crate) dense: Option<usize>,
+    /// Dropout rate, also used by MC dropout at inference (seed 0.3, Table 3 range 0.1–0.5; 0 = no dropout and no intervals).
+    #[arg(long)]
+    pub(crate) dropout: Option<f64>,
+}
+
+impl Sizes {
+    /// `cfg` with the given sizes; a size the architecture does not use, or an impossible
+    /// one, is an error naming its flag.
+    pub(crate) fn apply(&self, mut cfg: ModelConfig) -> Result<ModelConfig> {
+        let arch = cfg.arch;
+        let uses_conv = matches!(arch, Arch::CnnLstm | Arch::Cnn);
+        let uses_stack = arch != Arch::Cnn;
+        let unused = |flag: &str| anyhow::anyhow!("--{flag} is not a size of --arch {} (conv sizes: cnn_lstm, cnn; LSTM/hidden sizes: cnn_lstm, lstm, ffnn)", arch.key());
+        let positive = |flag: &str, v: usize| if v == 0 { Err(anyhow::anyhow!("--{flag} must be at least 1")) } else { Ok(v) };
+        if let Some(v) = self.filters {
+            if !uses_conv {
+                return Err(unused("filters"));
+            }
+            cfg.filters = positive("filters", v)?;
+        }
+        if let Some(k) = &self.kernels {
+            if !uses_conv {
+                return Err(unused("kernels"));
+            }
+            if k.is_empty() || k.iter().any(|&k| k % 2 == 0 || k >= cfg.steps) {
+                bail!("--kernels {k:?}: each kernel size must be odd and shorter than the {}-step window", cfg.steps);
+            }
+            cfg.kernels = k.clone();
+        }
+        for (flag, v, slot) in [("lstm1", self.lstm1, &mut cfg.lstm1), ("lstm2", self.lstm2, &mut cfg.lstm2)] {
+            if let Some(v) = v {
+                if !uses_stack {
+                    return Err(unused(flag));
+                }
+                *slot = positive(flag, v)?;
+            }
+        }
+        if let Some(v) = self.dense {
+            cfg.dense = positive("dense", v)?;
+        }
+        if let Some(p) = self.dropout {
+            if !(0.0..1.0).contains(&p) {
+                bail!("--dropout {p} outside [0, 1)");
+            }
+            cfg.dropout = p;
+        }
+        Ok(cfg)
+    }
+}
+
 /// Epochs, early stopping and regularisation of a network's training (the extras are off by
 /// default, i.e. the seed's recipe).
 #[derive(clap::Args, Debug, Clone)]
@@ -389,8 +462,8 @@ impl Schedule {
 }
 
 /// Train one network on `p` with a progress bar; returns the model and seconds.
-fn train_model(p: &Prepared, arch: Arch, skips: Skips, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
-    let cfg = ModelConfig { highway: skips.highway, persistence: skips.persistence, log_titer: skips.log_titer, conv_skip: skips.conv_skip && arch == Arch::CnnLstm, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) };
+fn train_model(p: &Prepared, arch: Arch, skips: Skips, sizes: &Sizes, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
+    let cfg = sizes.apply(ModelConfig { highway: skips.highway, persistence: skips.persistence, log_titer: skips.log_titer, conv_skip: skips.conv_skip && arch == Arch::CnnLstm, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) })?;
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
     m.meta.split_batch_ids = Some(p.split_batch_ids());
     let b = bar(tc.epochs, quiet, arch.key());

@@ -8,11 +8,14 @@ pub(super) fn train(a: TrainArgs) -> Result<ExitCode> {
     if a.skips.conv_skip && arch != Arch::CnnLstm {
         bail!("--conv-skip is a CNN-LSTM option (a skip around its LSTMs); --arch {} has none", arch.key());
     }
+    // The sizes are checked before any data are read (the window length is the default 96
+    // steps here; the kernels are checked again against the prepared windows).
+    a.sizes.apply(ModelConfig::seed_default(arch, 1, WindowConfig::default().steps))?;
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { batch_size: a.batch_size, lr: a.lr, ..a.schedule.config(a.common.seed)? };
     tc.check()?;
-    let (mut m, secs) = train_model(&p, arch, a.skips, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+    let (mut m, secs) = train_model(&p, arch, a.skips, &a.sizes, &tc, device, &ds.manifest_hash, a.common.quiet)?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
     let infer = t.elapsed().as_secs_f64();
