@@ -116,6 +116,46 @@ fn classify_real_val_crops_after_training_on_real_train_split() {
 }
 
 #[test]
+fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
+    let d = tempfile::tempdir().expect("tmp");
+    let data = d.path().join("data");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "160", "--seed", "4", "--out", s(&data)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--widths", "8,12,16,24", "--blocks", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
+    assert_eq!(meta["net"]["widths"], serde_json::json!([8, 12, 16, 24]), "{meta}");
+    assert_eq!(meta["net"]["blocks_per_stage"], 2, "{meta}");
+    // The saved shape is the one that is loaded: the model classifies.
+    let img = d.path().join("x.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([120])).save(&img).expect("png");
+    let out = mabtwin(&["qc", "classify", "--model", s(&m), s(&img)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A sidecar edited to an impossible shape is refused with the reason, not a panic.
+    let text = std::fs::read_to_string(m.join("model.json")).expect("read");
+    std::fs::write(m.join("model.json"), text.replace("\"blocks_per_stage\": 2", "\"blocks_per_stage\": 0")).expect("write");
+    let out = mabtwin(&["qc", "classify", "--model", s(&m), s(&img)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("0 blocks per stage is outside 1..=4"), "{err}");
+    // Bad flags are refused before any data are read (the data folder does not exist).
+    let none = d.path().join("absent");
+    for (args, says) in [
+        (vec!["--widths", "8,16,32"], "four comma-separated"),
+        (vec!["--widths", "8,16,32,1024"], "`1024` is not a channel count in 4..=512"),
+        (vec!["--blocks", "0"], "--blocks"),
+        (vec!["--stem-stride", "3"], "--stem-stride"),
+        (vec!["--arch", "resnet50", "--blocks", "2"], "shape the compact net"),
+    ] {
+        let mut a = vec!["qc", "train", "--data", s(&none), "--out", s(&m)];
+        a.extend(args.iter().copied());
+        let out = mabtwin(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn classify_handles_bad_inputs() {
     let m = rendered_model();
     let d = tempfile::tempdir().expect("tmp");

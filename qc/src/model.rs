@@ -59,6 +59,28 @@ impl NetConfig {
             dropout: 0.2,
         }
     }
+
+    /// Why this configuration cannot be built, if it cannot: stage widths 4..=512 channels,
+    /// 1..=4 blocks per stage, stem stride 1 or 2, dropout in [0, 1), at least one channel and
+    /// two classes. `Net::new` assumes a configuration that passed this check.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(w) = self.widths.iter().find(|w| !(4..=512).contains(*w)) {
+            return Some(format!("stage width {w} is outside 4..=512 channels (widths {:?})", self.widths));
+        }
+        if !(1..=4).contains(&self.blocks_per_stage) {
+            return Some(format!("{} blocks per stage is outside 1..=4", self.blocks_per_stage));
+        }
+        if !(1..=2).contains(&self.stem_stride) {
+            return Some(format!("stem stride {} is not 1 or 2", self.stem_stride));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Some(format!("dropout {} is outside [0, 1)", self.dropout));
+        }
+        if self.in_channels < 1 || self.n_classes < 2 {
+            return Some(format!("{} input channels and {} classes (need ≥ 1 and ≥ 2)", self.in_channels, self.n_classes));
+        }
+        None
+    }
 }
 
 /// Training/data manifest stored in the sidecar.
@@ -364,9 +386,15 @@ impl Classifier {
         if meta.format_version != FORMAT_VERSION {
             return Err(QcError::format(&mj, format!("format version {} (expected {FORMAT_VERSION})", meta.format_version)));
         }
+        if let Some(why) = meta.net.problem() {
+            return Err(QcError::format(&mj, format!("net: {why}")));
+        }
         let mut members = Vec::new();
         for mm in &meta.ensemble {
             check_weight_name(&mj, &mm.weights)?;
+            if let Some(why) = mm.net.problem() {
+                return Err(QcError::format(&mj, format!("ensemble member `{}`: {why}", mm.weights)));
+            }
             if mm.net.in_channels != meta.net.in_channels || mm.net.n_classes != meta.net.n_classes {
                 return Err(QcError::format(&mj, format!("ensemble member `{}` takes {} channels / {} classes, the model {} / {}", mm.weights, mm.net.in_channels, mm.net.n_classes, meta.net.in_channels, meta.net.n_classes)));
             }

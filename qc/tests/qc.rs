@@ -322,3 +322,20 @@ fn dihedral_tta_is_orientation_invariant() {
     assert!(moved > 1e-4, "a random net is not orientation invariant by itself ({moved})");
     assert!(m.predict_proba_dihedral(&data.x[1..], 5, 2).is_err(), "wrong length");
 }
+
+#[test]
+fn net_config_problems_are_named() {
+    let ok = NetConfig::compact(4, 5, 96);
+    assert_eq!(ok.problem(), None);
+    for (cfg, says) in [
+        (NetConfig { widths: [16, 32, 0, 128], ..ok.clone() }, "stage width 0"),
+        (NetConfig { widths: [16, 32, 64, 1024], ..ok.clone() }, "stage width 1024"),
+        (NetConfig { blocks_per_stage: 5, ..ok.clone() }, "5 blocks per stage"),
+        (NetConfig { stem_stride: 0, ..ok.clone() }, "stem stride 0"),
+        (NetConfig { dropout: 1.0, ..ok.clone() }, "dropout 1"),
+        (NetConfig { n_classes: 1, ..ok.clone() }, "1 classes"),
+    ] {
+        let why = cfg.problem().unwrap_or_default();
+        assert!(why.contains(says), "{cfg:?}: `{why}`");
+    }
+}

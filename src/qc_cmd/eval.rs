@@ -50,16 +50,22 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
             None
         }
     };
-    // Throughput on up to 256 images: batch 64 vs batch 1, same process.
+    // Throughput on up to 256 images: batch 64 vs batch 1, same process. One untimed warm-up
+    // pass per batch size (the first call allocates and picks kernels), then the best of 3.
     let m = ev.n().min(256);
-    let d = ev.c * size * size;
-    let t = std::time::Instant::now();
-    let _ = model.predict_proba(&ev.x[..m * d], m, 64)?;
-    let ips64 = m as f64 / t.elapsed().as_secs_f64();
     let m1 = m.min(64);
-    let t = std::time::Instant::now();
-    let _ = model.predict_proba(&ev.x[..m1 * d], m1, 1)?;
-    let ips1 = m1 as f64 / t.elapsed().as_secs_f64();
+    let d = ev.c * size * size;
+    let mut best = [f64::INFINITY; 2];
+    for rep in 0..4 {
+        for (k, (n, batch)) in [(m, 64), (m1, 1)].into_iter().enumerate() {
+            let t = std::time::Instant::now();
+            let _ = model.predict_proba(&ev.x[..n * d], n, batch)?;
+            if rep > 0 {
+                best[k] = best[k].min(t.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let (ips64, ips1) = (m as f64 / best[0], m1 as f64 / best[1]);
     let mut json = serde_json::json!({
         "model": model_dir.display().to_string(), "data": data.display().to_string(), "split": split,
         "metrics": rep, "ece_before_temperature": ece_raw, "temperature": model.meta.temperature,

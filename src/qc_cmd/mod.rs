@@ -15,7 +15,7 @@ mod train;
 
 use eval::{cmd_classify, cmd_eval};
 use report::{BatchArgs, ReportModels, cmd_batch, cmd_report};
-use train::{TrainBudget, cmd_train};
+use train::{NetShape, TrainBudget, cmd_train, parse_widths};
 
 /// `mabtwin qc` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -81,8 +81,16 @@ pub enum QcCommand {
         #[arg(long, default_value = "auto")]
         device: String,
         /// Stem stride of the compact net (2 = fast default; 1 = spec's setting at 64 px).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=2))]
         stem_stride: i64,
+        /// Stage widths of the compact net: four comma-separated channel counts, 4..=512 each
+        /// (default 16,32,64,128). Wider stages add capacity at a cost in speed:
+        /// `cargo run --release -p qc --example infer_speed` measures it (BENCHMARKS.md).
+        #[arg(long, value_name = "W1,W2,W3,W4")]
+        widths: Option<String>,
+        /// Residual blocks per stage of the compact net, 1..=4 (default 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=4))]
+        blocks: i64,
         /// Networks in the model: 1 = a single network; N > 1 trains N diverse networks on
         /// the same split and averages their calibrated probabilities. Network k (0-based)
         /// varies the recipe in a cycle of three: k mod 3 = 0 as given, 1 with the other stem
@@ -208,8 +216,9 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
             cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, ensemble } => {
-            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, stem_stride)
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, ensemble } => {
+            let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks };
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, shape)
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),

@@ -34,11 +34,40 @@ fn member_recipe(k: usize, stem_stride: i64, budget: &TrainBudget, seed: u64) ->
     }
 }
 
+/// The compact net's shape flags: `--stem-stride`, `--widths`, `--blocks`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NetShape {
+    pub stem_stride: i64,
+    /// `None`: the default widths.
+    pub widths: Option<[i64; 4]>,
+    pub blocks: i64,
+}
+
+/// `--widths W1,W2,W3,W4`: four channel counts, each 4..=512.
+pub(super) fn parse_widths(text: &str) -> Result<[i64; 4]> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() != 4 {
+        bail!("--widths takes four comma-separated channel counts (one per stage), e.g. 24,48,96,192; got `{text}`");
+    }
+    let mut w = [0i64; 4];
+    for (slot, part) in w.iter_mut().zip(&parts) {
+        *slot = match part.parse::<i64>() {
+            Ok(v) if (4..=512).contains(&v) => v,
+            _ => bail!("--widths: `{part}` is not a channel count in 4..=512 (got `{text}`)"),
+        };
+    }
+    Ok(w)
+}
+
 #[allow(clippy::too_many_arguments)]
-pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, budget: TrainBudget, seed: u64, threads: i32, device: &str, stem_stride: i64) -> Result<ExitCode> {
+pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral: bool, arch: &str, recipe: &str, budget: TrainBudget, seed: u64, threads: i32, device: &str, shape: NetShape) -> Result<ExitCode> {
     let TrainBudget { epochs, patience, .. } = budget;
     if epochs == 0 || patience == 0 {
         bail!("--epochs and --patience must be at least 1");
+    }
+    let stem_stride = shape.stem_stride;
+    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1) {
+        bail!("--widths and --blocks shape the compact net; --arch {arch} has its own fixed stages");
     }
     if budget.ensemble == Some(0) || budget.ensemble.is_some_and(|n| n > 12) {
         bail!("--ensemble must be between 1 and 12 networks");
@@ -68,6 +97,10 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     }
     let mut net = qc::model::NetConfig::compact(channels.len() as i64, p.classes.len() as i64, size);
     net.stem_stride = stem_stride;
+    net.blocks_per_stage = shape.blocks;
+    if let Some(w) = shape.widths {
+        net.widths = w;
+    }
     net.arch = match arch {
         "compact" => qc::model::Arch::Compact,
         "resnet50" => qc::model::Arch::Resnet50,
@@ -192,4 +225,19 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_widths;
+
+    #[test]
+    fn widths_parse_four_counts_in_range() {
+        assert_eq!(parse_widths("24,48,96,192").expect("ok"), [24, 48, 96, 192]);
+        assert_eq!(parse_widths(" 4, 8 ,16,512").expect("ok"), [4, 8, 16, 512]);
+        for (bad, says) in [("16,32,64", "four comma-separated"), ("16,32,64,128,256", "four comma-separated"), ("16,32,x,128", "`x` is not"), ("3,32,64,128", "`3` is not"), ("16,32,64,513", "`513` is not"), ("", "four comma-separated")] {
+            let e = parse_widths(bad).expect_err(bad).to_string();
+            assert!(e.contains(says) && e.contains("--widths"), "{bad}: {e}");
+        }
+    }
 }
