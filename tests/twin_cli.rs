@@ -67,6 +67,29 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
         assert!(!o.status.success() && text(&o).contains(flag), "{bad:?}: {}", text(&o));
         assert!(!dir.path().join("nope").exists());
     }
+    // Warm start: a CNN-LSTM with the conv skip starts from a CNN trained on the same data
+    // (recorded in model.json); the wrong kind of donor or network is refused before any
+    // data are read.
+    let cnn = dir.path().join("cnn");
+    ok(&["twin", "train", "--data", s(&data), "--out", s(&cnn), "--epochs", "1", "--arch", "cnn", "--filters", "8", "--dense", "4", "--quiet"]);
+    let warm = dir.path().join("warm");
+    let o = ok(&["twin", "train", "--data", s(&data), "--out", s(&warm), "--epochs", "1", "--conv-skip", "--init-from", s(&cnn), "--filters", "8", "--dense", "4", "--lstm1", "8", "--lstm2", "8", "--quiet"]);
+    assert!(text(&o).contains("warm start from"), "{}", text(&o));
+    let mw: serde_json::Value = serde_json::from_slice(&std::fs::read(warm.join("model.json")).expect("read")).expect("json");
+    assert_eq!(mw["init_from"]["model_dir"].as_str(), Some(s(&cnn)), "{}", mw["init_from"]);
+    assert!(mw["init_from"]["copied"].as_array().expect("copied").iter().any(|n| n == "fc1.weight"));
+    let (absent, nope) = (dir.path().join("absent"), dir.path().join("nope"));
+    for (extra, says) in [(vec!["--init-from", s(&cnn)], "add --conv-skip"), (vec!["--conv-skip", "--init-from", s(&small)], "the warm start takes a `cnn`"), (vec!["--conv-skip", "--init-from", s(&cnn), "--dense", "8"], "sizes or options differ")] {
+        let mut a = vec!["twin", "train", "--data", s(&absent), "--out", s(&nope), "--epochs", "1", "--quiet"];
+        if says == "sizes or options differ" {
+            a[3] = s(&data);
+            a.extend(["--filters", "8"]);
+        }
+        a.extend(extra.iter().copied());
+        let o = mabtwin(&a);
+        assert!(!o.status.success() && text(&o).contains(says), "{extra:?}: {}", text(&o));
+        assert!(!dir.path().join("nope").exists());
+    }
     // The regularisation flags are saved with the training record; off by default.
     let (c2, c1) = (&meta2["train"]["config"], &meta["train"]["config"]);
     assert_eq!((c2["ema_decay"].as_f64(), c2["weight_decay"].as_f64(), c2["stop_on"].as_str(), c2["input_noise"].as_f64(), c2["titer_weight"].as_f64()), (Some(0.99), Some(0.01), Some("titer"), Some(0.05), Some(0.8)));

@@ -29,7 +29,7 @@ pub(super) fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
         timings.insert(b.key().into(), json!(secs));
     }
     for arch in Arch::ALL {
-        let (m, secs) = train_model(&p, arch, a.skips, &Sizes::default(), &tc, device, &ds.manifest_hash, a.common.quiet)?;
+        let (m, secs) = train_model(&p, arch, a.skips, &Sizes::default(), &tc, device, &ds.manifest_hash, a.common.quiet, None)?;
         let pred = m.predict(&p.test)?;
         let e = evaluate(&p.test, &p.grids, &pred, None);
         table.push_str(&row(arch.name(), &e.titer));
@@ -66,7 +66,7 @@ pub(super) fn baselines(a: BaselinesArgs) -> Result<ExitCode> {
                 let split: Split = leave_group_out(&groups, &gname, a.common.val_frac, a.common.split_seed())?;
                 let q = prepare(grids.clone(), &p.features, &p.window, split)?;
                 let mlr = evaluate(&q.test, &q.grids, &fit_predict(Baseline::Mlr, &q.train, &q.test, a.common.seed, &caps)?, None);
-                let (m, _) = train_model(&q, Arch::CnnLstm, a.skips, &Sizes::default(), &tc, device, &ds.manifest_hash, a.common.quiet)?;
+                let (m, _) = train_model(&q, Arch::CnnLstm, a.skips, &Sizes::default(), &tc, device, &ds.manifest_hash, a.common.quiet, None)?;
                 let e = evaluate(&q.test, &q.grids, &m.predict(&q.test)?, None);
                 for (name, s) in [("CNN-LSTM", &e.titer), ("MLR", &mlr.titer)] {
                     let _ = writeln!(table, "| {kind} {gname} | {name} | {:.3} | {:.3} | {:.3} | {:.3} |", s.rmse, s.mae, s.r2, s.dts);

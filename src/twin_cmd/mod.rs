@@ -104,6 +104,13 @@ pub(crate) struct TrainArgs {
     /// (split-conformal scale of the half-widths, stored in model.json); 0 = no calibration.
     #[arg(long, default_value_t = 30)]
     pub(crate) calibration_passes: usize,
+    /// Warm start a CNN-LSTM (with --conv-skip) from a CNN trained by `twin train --arch cnn`
+    /// on the same data, features, split and options: the convolutions, highway and output
+    /// layer start as the CNN's, the Dense layer's LSTM inputs at zero, so training starts
+    /// from the CNN's predictions and adds the LSTMs as far as they help. Recorded in
+    /// model.json (`init_from`).
+    #[arg(long, value_name = "CNN_MODEL_DIR")]
+    pub(crate) init_from: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -461,11 +468,17 @@ impl Schedule {
     }
 }
 
-/// Train one network on `p` with a progress bar; returns the model and seconds.
-fn train_model(p: &Prepared, arch: Arch, skips: Skips, sizes: &Sizes, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool) -> Result<(Model, f64)> {
+/// Train one network on `p` with a progress bar (warm-started from `init`, a trained CNN and
+/// its folder, when given); returns the model and seconds.
+#[allow(clippy::too_many_arguments)]
+fn train_model(p: &Prepared, arch: Arch, skips: Skips, sizes: &Sizes, tc: &TrainConfig, device: tch::Device, data_hash: &str, quiet: bool, init: Option<(&Model, &Path)>) -> Result<(Model, f64)> {
     let cfg = sizes.apply(ModelConfig { highway: skips.highway, persistence: skips.persistence, log_titer: skips.log_titer, conv_skip: skips.conv_skip && arch == Arch::CnnLstm, ..ModelConfig::seed_default(arch, p.features.len(), p.window.steps) })?;
     let mut m = Model::new(cfg, new_meta(&p.features, &p.window, &p.scaler, data_hash), tc.seed, device)?;
     m.meta.split_batch_ids = Some(p.split_batch_ids());
+    if let Some((donor, dir)) = init {
+        m.init_from_cnn(donor, dir)?;
+        eprintln!("warm start from {} ({}): {} variables copied, the LSTM inputs of the first Dense layer set to zero", dir.display(), m.meta.init_from.as_ref().map_or("", |w| w.donor.as_str()), m.meta.init_from.as_ref().map_or(0, |w| w.copied.len()));
+    }
     let b = bar(tc.epochs, quiet, arch.key());
     let t = Instant::now();
     let s = m.train(&p.train, &p.val, tc, &mut |e| {

@@ -11,11 +11,25 @@ pub(super) fn train(a: TrainArgs) -> Result<ExitCode> {
     // The sizes are checked before any data are read (the window length is the default 96
     // steps here; the kernels are checked again against the prepared windows).
     a.sizes.apply(ModelConfig::seed_default(arch, 1, WindowConfig::default().steps))?;
+    // A warm start's donor is read (and its kind checked) before the data too.
+    let donor = match &a.init_from {
+        Some(dir) => {
+            if arch != Arch::CnnLstm || !a.skips.conv_skip {
+                bail!("--init-from starts a CNN-LSTM with --conv-skip from a trained CNN; add --conv-skip (and keep --arch cnn_lstm)");
+            }
+            let d = Model::load(dir, device).with_context(|| format!("reading the --init-from model {}", dir.display()))?;
+            if d.meta.model.arch != Arch::Cnn {
+                bail!("--init-from {}: that model is a `{}`; the warm start takes a `cnn` (twin train --arch cnn)", dir.display(), d.meta.model.arch.key());
+            }
+            Some((d, dir.as_path()))
+        }
+        None => None,
+    };
     let ds = load(&a.data)?;
     let p = prepared(&ds, &a.common)?;
     let tc = TrainConfig { batch_size: a.batch_size, lr: a.lr, ..a.schedule.config(a.common.seed)? };
     tc.check()?;
-    let (mut m, secs) = train_model(&p, arch, a.skips, &a.sizes, &tc, device, &ds.manifest_hash, a.common.quiet)?;
+    let (mut m, secs) = train_model(&p, arch, a.skips, &a.sizes, &tc, device, &ds.manifest_hash, a.common.quiet, donor.as_ref().map(|(d, dir)| (d, *dir)))?;
     let t = Instant::now();
     let pred = m.predict(&p.test)?;
     let infer = t.elapsed().as_secs_f64();

@@ -525,3 +525,52 @@ fn titer_weight_weights_the_loss_and_the_joint_validation_loss() {
     }
     assert!(m.train(&d.train, &d.val, &TrainConfig { titer_weight: 0.0, ..base.clone() }, &mut |_| {}).is_err(), "no titer in the joint loss");
 }
+
+#[test]
+fn a_warm_start_from_a_cnn_reproduces_it_then_trains_and_is_refused_when_it_does_not_fit() {
+    let _serial = serial();
+    let d = data();
+    let meta = || new_meta(&d.features, &d.window, &d.scaler, "test");
+    let extras = |c: ModelConfig| ModelConfig { highway: true, persistence: true, log_titer: true, ..c };
+    let tc = TrainConfig { epochs: 4, batch_size: 32, lr: 3e-3, patience: 100, seed: 5, lr_plateau_patience: 0, ..TrainConfig::default() };
+    let mut cnn = Model::new(extras(tiny(Arch::Cnn, 0.2)), meta(), 5, Device::Cpu).expect("cnn");
+    cnn.train(&d.train, &d.val, &tc, &mut |_| {}).expect("train cnn");
+    let dir = std::path::Path::new("cnn_dir");
+    let lstm_cfg = ModelConfig { conv_skip: true, ..extras(tiny(Arch::CnnLstm, 0.2)) };
+    let mut m = Model::new(lstm_cfg.clone(), meta(), 6, Device::Cpu).expect("cnn-lstm");
+    let before = m.predict(&d.test).expect("p");
+    m.init_from_cnn(&cnn, dir).expect("warm start");
+    // Before any training the CNN-LSTM computes the CNN's predictions (eval mode): the LSTM
+    // inputs of the first Dense layer are zero, everything else is the CNN's.
+    let (pc, pm) = (cnn.predict(&d.test).expect("cnn p"), m.predict(&d.test).expect("m p"));
+    assert_ne!(before, pm, "the warm start changed the network");
+    for (a, b) in pc.iter().zip(&pm) {
+        for k in 0..2 {
+            assert!((a[k] - b[k]).abs() <= 1e-4 * (1.0 + a[k].abs()), "{a:?} vs {b:?}");
+        }
+    }
+    let w = m.meta.init_from.clone().expect("recorded");
+    assert!(w.copied.contains(&"fc1.weight".to_string()) && w.copied.contains(&"conv3.weight".to_string()) && w.copied.contains(&"highway.weight".to_string()), "{w:?}");
+    assert!(w.donor.starts_with("cnn, best epoch"), "{}", w.donor);
+    // It trains from there (the LSTMs get gradients through the zeroed columns) and round-trips.
+    let s = m.train(&d.train, &d.val, &TrainConfig { epochs: 3, ..tc.clone() }, &mut |_| {}).expect("train");
+    assert_eq!(s.epochs_run, 3);
+    assert_ne!(m.predict(&d.test).expect("p"), pm, "training moved it");
+    let tmp = tempfile::tempdir().expect("tmp");
+    m.save(tmp.path()).expect("save");
+    assert_eq!(Model::load(tmp.path(), Device::Cpu).expect("load").meta.init_from, Some(w));
+    // Refusals, each naming the reason.
+    let refuse = |mut target: Model, donor: &Model, says: &str| match target.init_from_cnn(donor, dir) {
+        Err(twin::TwinError::ModelMismatch(msg)) => assert!(msg.contains(says) && msg.contains("cnn_dir"), "{says}: {msg}"),
+        other => panic!("{says}: expected a refusal, got {other:?}"),
+    };
+    refuse(Model::new(extras(tiny(Arch::CnnLstm, 0.2)), meta(), 6, Device::Cpu).expect("m"), &cnn, "conv_skip");
+    let other_lstm = Model::new(lstm_cfg.clone(), meta(), 7, Device::Cpu).expect("m");
+    refuse(Model::new(lstm_cfg.clone(), meta(), 6, Device::Cpu).expect("m"), &other_lstm, "not a `cnn`");
+    refuse(Model::new(ModelConfig { dense: 4, ..lstm_cfg.clone() }, meta(), 6, Device::Cpu).expect("m"), &cnn, "sizes or options differ");
+    refuse(Model::new(ModelConfig { log_titer: false, ..lstm_cfg.clone() }, meta(), 6, Device::Cpu).expect("m"), &cnn, "sizes or options differ");
+    refuse(Model::new(lstm_cfg.clone(), new_meta(&d.features, &d.window, &d.scaler, "other data"), 6, Device::Cpu).expect("m"), &cnn, "another dataset");
+    let mut split_meta = meta();
+    split_meta.split_batch_ids = Some(random_split(14, 0.2, 0.2, 9).expect("split"));
+    refuse(Model::new(lstm_cfg, split_meta, 6, Device::Cpu).expect("m"), &cnn, "another train/validation/test split");
+}

@@ -160,6 +160,21 @@ pub struct ModelMeta {
     /// [`fit_interval_scale`]). `None` (older models): raw MC-dropout quantiles.
     #[serde(default)]
     pub interval_scale: Option<[f64; 2]>,
+    /// Warm start: the trained CNN this network's convolutions and head started from
+    /// ([`Model::init_from_cnn`]; `None`: random initialisation, as the seed trains).
+    #[serde(default)]
+    pub init_from: Option<WarmStart>,
+}
+
+/// Where a warm-started network's initial weights came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WarmStart {
+    /// The donor model's folder, as given.
+    pub model_dir: String,
+    /// The donor's architecture and training outcome.
+    pub donor: String,
+    /// Variables copied from the donor (names in the weight file).
+    pub copied: Vec<String>,
 }
 
 /// Sidecar format tag.
@@ -516,6 +531,80 @@ impl Model {
         std::fs::write(&p, s + "\n").map_err(|e| TwinError::io(&p, e))
     }
 
+    /// Warm start from a trained CNN (`twin train --init-from`): this CNN-LSTM (with
+    /// `conv_skip`) takes the donor's convolutional branches (weights and batch-norm
+    /// statistics), highway and output layer as they are, and its first Dense layer's
+    /// columns that read the convolutional read-out; the columns that read the LSTMs start
+    /// at zero. Before training the network therefore computes exactly the donor's function,
+    /// and the LSTMs enter only as far as training finds them useful. The donor must have
+    /// been trained on the same features, window, input scaling, split and options.
+    pub fn init_from_cnn(&mut self, donor: &Model, donor_dir: &Path) -> Result<()> {
+        let (me, other) = (&self.meta.model, &donor.meta.model);
+        let mismatch = |what: &str| TwinError::ModelMismatch(format!("warm start from {}: {what}", donor_dir.display()));
+        if me.arch != Arch::CnnLstm || !me.conv_skip {
+            return Err(mismatch("only a CNN-LSTM with the convolutional skip (conv_skip) can start from a CNN"));
+        }
+        if other.arch != Arch::Cnn {
+            return Err(mismatch(&format!("the donor is a `{}`, not a `cnn`", other.arch.key())));
+        }
+        let shape = |c: &ModelConfig| (c.n_features, c.steps, c.filters, c.kernels.clone(), c.dense, c.highway, c.persistence, c.log_titer);
+        if shape(me) != shape(other) {
+            return Err(mismatch(&format!(
+                "its sizes or options differ (filters {}, kernels {:?}, dense {}, highway {}, persistence {}, log titer {}; this network: {}, {:?}, {}, {}, {}, {})",
+                other.filters, other.kernels, other.dense, other.highway, other.persistence, other.log_titer, me.filters, me.kernels, me.dense, me.highway, me.persistence, me.log_titer
+            )));
+        }
+        // The scalers are compared to 1e-12 relative: a saved sidecar's floats may come back
+        // one unit in the last place away from the ones just fitted.
+        let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * (1.0 + x.abs().max(y.abs())));
+        let (sa, sb) = (&donor.meta.scaler, &self.meta.scaler);
+        if donor.meta.features != self.meta.features || donor.meta.window != self.meta.window || !close(&sa.mean, &sb.mean) || !close(&sa.std, &sb.std) {
+            return Err(mismatch("it was trained on other features, windows or input scaling (train it on the same data with the same --features)"));
+        }
+        if donor.meta.data_manifest_hash != self.meta.data_manifest_hash {
+            return Err(mismatch(&format!("it was trained on another dataset (manifest hash {} here {})", donor.meta.data_manifest_hash, self.meta.data_manifest_hash)));
+        }
+        if donor.meta.split_batch_ids != self.meta.split_batch_ids {
+            return Err(mismatch("it was trained on another train/validation/test split (use the same data and --split-seed): its test batches could leak"));
+        }
+        let dst = self.vs.variables();
+        let h2 = me.lstm2 as i64;
+        let mut src: Vec<(String, Tensor)> = donor.vs.variables().into_iter().collect();
+        src.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut copied = Vec::new();
+        for (name, from) in &src {
+            let to = dst.get(name).ok_or_else(|| mismatch(&format!("its variable `{name}` has no counterpart here")))?;
+            let fits = if name == "fc1.weight" { to.size()[0] == from.size()[0] && to.size()[1] == h2 + from.size()[1] } else { to.size() == from.size() };
+            if !fits {
+                return Err(mismatch(&format!("variable `{name}` is {:?} there and {:?} here", from.size(), to.size())));
+            }
+            tch::no_grad(|| {
+                if name == "fc1.weight" {
+                    // Here (dense, h2 + 2C) = [reads the LSTM | reads the conv read-out]; there (dense, 2C).
+                    let _ = to.narrow(1, 0, h2).zero_();
+                    to.narrow(1, h2, from.size()[1]).copy_(from);
+                } else {
+                    to.shallow_clone().copy_(from);
+                }
+            });
+            copied.push(name.clone());
+        }
+        // The head's weights are in the donor's target z-units (training refits the same
+        // scaler from the same training windows).
+        self.meta.target_scaler = donor.meta.target_scaler.clone();
+        self.set_persistence()?;
+        let t = donor.meta.train.as_ref();
+        self.meta.init_from = Some(WarmStart {
+            model_dir: donor_dir.display().to_string(),
+            donor: match t {
+                Some(t) => format!("{}, best epoch {} of {}, validation loss {:.4}", other.arch.key(), t.best_epoch, t.epochs_run, t.best_val_loss),
+                None => format!("{}, untrained", other.arch.key()),
+            },
+            copied,
+        });
+        Ok(())
+    }
+
     /// Load a model saved by [`Model::save`] onto `device`.
     pub fn load(dir: &Path, device: Device) -> Result<Model> {
         let p = dir.join("model.json");
@@ -566,5 +655,6 @@ pub fn new_meta(features: &[String], window: &WindowConfig, scaler: &Scaler, dat
         train: None,
         metrics: serde_json::Value::Null,
         interval_scale: None,
+        init_from: None,
     }
 }
