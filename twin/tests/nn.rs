@@ -558,6 +558,9 @@ fn a_warm_start_from_a_cnn_reproduces_it_then_trains_and_is_refused_when_it_does
     assert_ne!(m.predict(&d.test).expect("p"), pm, "training moved it");
     let tmp = tempfile::tempdir().expect("tmp");
     m.save(tmp.path()).expect("save");
+    let mut files: Vec<String> = std::fs::read_dir(tmp.path()).expect("ls").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["model.json", "model.safetensors"], "no temporary files are left behind");
     assert_eq!(Model::load(tmp.path(), Device::Cpu).expect("load").meta.init_from, Some(w));
     // Refusals, each naming the reason.
     let refuse = |mut target: Model, donor: &Model, says: &str| match target.init_from_cnn(donor, dir) {
