@@ -57,7 +57,12 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     // the architecture has no use for, or an impossible one, is refused by its flag before
     // any data are read.
     let small = dir.path().join("small");
-    ok(&["twin", "train", "--data", s(&data), "--out", s(&small), "--epochs", "1", "--filters", "8", "--kernels", "3,5", "--lstm1", "16", "--lstm2", "8", "--dense", "4", "--dropout", "0.5", "--quiet"]);
+    // Without --quiet and without a terminal (stderr is a pipe here) each epoch is a log line.
+    let o = ok(&["twin", "train", "--data", s(&data), "--out", s(&small), "--epochs", "2", "--patience", "5", "--filters", "8", "--kernels", "3,5", "--lstm1", "16", "--lstm2", "8", "--dense", "4", "--dropout", "0.5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    for e in ["cnn_lstm epoch   1/2: train ", "cnn_lstm epoch   2/2: train "] {
+        assert!(err.contains(e), "no per-epoch line `{e}` in: {err}");
+    }
     let ms: serde_json::Value = serde_json::from_slice(&std::fs::read(small.join("model.json")).expect("read")).expect("json");
     let sizes = |m: &serde_json::Value| ["filters", "kernels", "lstm1", "lstm2", "dense", "dropout"].map(|k| m["model"][k].to_string()).join(" ");
     assert_eq!(sizes(&ms), "8 [3,5] 16 8 4 0.5");

@@ -481,9 +481,15 @@ fn train_model(p: &Prepared, arch: Arch, skips: Skips, sizes: &Sizes, tc: &Train
     }
     let b = bar(tc.epochs, quiet, arch.key());
     let t = Instant::now();
+    // Without a terminal (a log file, nohup, CI) the bar is hidden: one line per epoch instead.
+    let lines = !quiet && b.is_hidden();
     let s = m.train(&p.train, &p.val, tc, &mut |e| {
         b.set_position(e.epoch as u64);
-        b.set_message(format!("train {:.4} val {:.4} (titer {:.4}, best epoch {})", e.train_loss, e.val_loss, e.val_titer_loss, e.best_epoch));
+        let msg = format!("train {:.4} val {:.4} (titer {:.4}, best epoch {}) lr {:.2e}", e.train_loss, e.val_loss, e.val_titer_loss, e.best_epoch, e.lr);
+        if lines {
+            eprintln!("{} epoch {:>3}/{}: {msg} {:.0} s", arch.key(), e.epoch, tc.epochs, t.elapsed().as_secs_f64());
+        }
+        b.set_message(msg);
     })?;
     b.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();

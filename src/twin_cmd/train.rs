@@ -78,7 +78,12 @@ pub(super) fn tune(a: TuneArgs) -> Result<ExitCode> {
     let r = twin::tune::tune(&p, a.budget, &base, device, &mut |tr| {
         best = best.min(tr.val_loss);
         b.inc(1);
-        b.set_message(format!("val {:.4} (best {:.4})", tr.val_loss, best));
+        let msg = format!("val {:.4} (best {:.4})", tr.val_loss, best);
+        if !a.common.quiet && b.is_hidden() {
+            // No terminal: one line per trial instead of the bar.
+            eprintln!("tune trial {}/{}: {msg}", tr.index + 1, a.budget);
+        }
+        b.set_message(msg);
     })?;
     b.finish_and_clear();
     let mut csv = String::from("trial,val_loss,best_epoch,filters,kernels,lstm1,lstm2,dropout,lr,batch_size\n");
