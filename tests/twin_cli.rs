@@ -128,6 +128,17 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     assert_eq!(m["baseline_caps"]["svr_max_train_windows"].as_u64(), Some(n_train.min(2000)), "{}", m["baseline_caps"]);
     assert!(m["ci95_coverage_raw_mc"]["titer"].is_number() && m["interval_scale"].is_array(), "{m}");
     assert_eq!(m["n_test_batches"].as_u64(), Some(test_ids.len() as u64));
+    // The paired batch bootstrap: each network output against each baseline, with a verdict
+    // that follows from its interval, and the same section in table.md.
+    let paired = m["paired_bootstrap_titer"].as_array().expect("paired_bootstrap_titer");
+    assert_eq!(paired.len(), 2 * 3, "{paired:?}");
+    for r in paired {
+        let (lo, hi) = (r["lo95_g_per_l"].as_f64().expect("lo"), r["hi95_g_per_l"].as_f64().expect("hi"));
+        let want = if hi < 0.0 { "better" } else if lo > 0.0 { "worse" } else { "not resolved" };
+        assert!(lo <= hi && r["verdict"] == want && r["n_batches"].as_u64() == Some(test_ids.len() as u64), "{r}");
+    }
+    let table = std::fs::read_to_string(report.join("table.md")).expect("table.md");
+    assert!(table.contains("Is the network better than each baseline?"), "{table}");
     for f in ["table.md", "trajectories.png", "parity.png", "attribution_heatmap.png"] {
         assert!(report.join(f).is_file(), "missing {f}");
     }

@@ -133,6 +133,11 @@ pub(crate) struct EvalArgs {
     /// Skip the MLR / random forest / SVR rows (trained on the model's training batches).
     #[arg(long)]
     pub(crate) no_baselines: bool,
+    /// Draws of the paired batch bootstrap that tells whether the network's titer RMSE is
+    /// resolvably lower than each baseline's on these test batches (whole batches are
+    /// resampled; seeded). 0 skips it.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) bootstrap_draws: usize,
     #[command(flatten)]
     pub(crate) caps: CapArgs,
     #[arg(long, default_value_t = 2)]
