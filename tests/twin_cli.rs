@@ -139,6 +139,28 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     }
     let table = std::fs::read_to_string(report.join("table.md")).expect("table.md");
     assert!(table.contains("Is the network better than each baseline?"), "{table}");
+    // `twin compare` on the report's own columns gives the same interval as eval's table
+    // (same draws, same seed), and JSON with --out.
+    let cmp = dir.path().join("cmp.json");
+    ok(&["twin", "compare", "--a", s(&report), "--b", s(&report), "--column-b", "random_forest_titer_g_per_l", "--out", s(&cmp)]);
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cmp).expect("cmp.json")).expect("json");
+    let rf = paired.iter().find(|r| r["network"] == "cnn_lstm" && r["baseline"] == "random_forest").expect("cnn_lstm vs forest");
+    // (predictions.csv holds the values as written, so agreement is to rounding, not bits)
+    for k in ["rmse_diff_g_per_l", "lo95_g_per_l", "hi95_g_per_l"] {
+        let (x, y) = (c[k].as_f64().expect("number"), rf[k].as_f64().expect("number"));
+        assert!((x - y).abs() < 1e-6, "{k}: {c} vs {rf}");
+    }
+    assert_eq!(c["verdict_a"], rf["verdict"]);
+    let o = ok(&["twin", "compare", "--a", s(&report), "--b", s(&report)]);
+    assert!(text(&o).contains("A − B: +0.0000 g/L") && text(&o).contains("not resolved"), "{}", text(&o));
+    // Unknown column, and reports of different windows: clear errors.
+    let o = mabtwin(&["twin", "compare", "--a", s(&report), "--b", s(&report), "--column-a", "nope"]);
+    assert!(!o.status.success() && text(&o).contains("no column `nope`") && text(&o).contains("random_forest_titer_g_per_l"), "{}", text(&o));
+    let short = dir.path().join("short.csv");
+    let full = std::fs::read_to_string(report.join("predictions.csv")).expect("predictions.csv");
+    std::fs::write(&short, full.lines().take(3).collect::<Vec<_>>().join("\n")).expect("write");
+    let o = mabtwin(&["twin", "compare", "--a", s(&report), "--b", s(&short)]);
+    assert!(!o.status.success() && text(&o).contains("score different windows"), "{}", text(&o));
     for f in ["table.md", "trajectories.png", "parity.png", "attribution_heatmap.png"] {
         assert!(report.join(f).is_file(), "missing {f}");
     }

@@ -68,8 +68,17 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
     let mut baseline_preds: Vec<(&'static str, Vec<[f64; 2]>)> = Vec::new();
     let mut by_level = vec![(model.meta.model.arch.key(), ev.titer_by_level.clone()), (key_mc.as_str(), ev_mc.titer_by_level.clone())];
     let mut caps = serde_json::Value::Null;
-    if !a.no_baselines && !train_idx.is_empty() {
-        let tr = windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?;
+    let baseline_train = match (&a.train_data, same_data) {
+        _ if a.no_baselines => None,
+        (Some(dir), false) => Some(training_windows_of(&model, dir)?),
+        (Some(_), true) => bail!("--train-data is for an unseen --data; {} is the model's own dataset, whose training batches are used already", a.data.display()),
+        (None, _) if !train_idx.is_empty() => Some(windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?),
+        (None, _) => {
+            eprintln!("no baseline rows: {} is not the model's dataset (pass its training dataset with --train-data to fit them)", a.data.display());
+            None
+        }
+    };
+    if let Some(tr) = baseline_train {
         let fit_caps = a.caps.caps();
         caps = caps_json(&fit_caps, tr.len());
         for b in Baseline::ALL {
@@ -133,6 +142,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
         "model_dir": a.model.display().to_string(),
         "data": a.data.display().to_string(),
         "held_out": if same_data { "model test split" } else { "all batches (unseen dataset)" },
+        "baselines_fitted_on": if a.no_baselines { Value::Null } else if let Some(d) = &a.train_data { json!(format!("the model's training batches of {}", d.display())) } else if same_data { json!("the model's training batches of --data") } else { Value::Null },
         "n_test_batches": test_idx.len(),
         "n_test_windows": test.len(),
         "horizon": model.meta.window.horizon.label(),
@@ -155,6 +165,19 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
     print!("{table}");
     println!("wrote {}/{{metrics.json, table.md, predictions.csv, trajectories.png, parity.png, attribution_heatmap.png}}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The windows of the model's training batches, read from its training dataset `dir`
+/// (checked by the manifest hash and the saved split).
+fn training_windows_of(model: &Model, dir: &Path) -> Result<WindowSet> {
+    let ds = load(dir)?;
+    if ds.manifest_hash != model.meta.data_manifest_hash {
+        bail!("--train-data {} is not the model's training dataset (manifest hash {}, the model was trained on {})", dir.display(), ds.manifest_hash, model.meta.data_manifest_hash);
+    }
+    let split = model.meta.split_batch_ids.as_ref().ok_or_else(|| anyhow::anyhow!("the model has no saved split, so its training batches are unknown"))?;
+    let grids = grid_all(&ds, &model.meta.features)?;
+    eprintln!("baselines fitted on the model's {} training batches of {}", split.train.len(), dir.display());
+    windows_of(&grids, &indices(&ds, &split.train), &model.meta.scaler, &model.meta.window).map_err(Into::into)
 }
 
 /// The paired batch bootstrap of titer RMSE, each network output against each baseline:

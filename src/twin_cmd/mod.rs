@@ -22,6 +22,7 @@ use twin::split::{Split, leave_group_out, random_split};
 
 /// The `twin` subcommands.
 mod baselines;
+mod compare;
 mod eval;
 mod train;
 
@@ -38,6 +39,9 @@ pub(crate) enum TwinCommand {
     Tune(TuneArgs),
     /// Titer/GI trajectory with 95 % intervals for one batch (the `mabtwin simulate` CSV format).
     Predict(PredictArgs),
+    /// Is model A's titer RMSE resolvably lower than model B's? Paired bootstrap over whole
+    /// batches of two `twin eval` reports of the same data.
+    Compare(compare::CompareArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -133,6 +137,12 @@ pub(crate) struct EvalArgs {
     /// Skip the MLR / random forest / SVR rows (trained on the model's training batches).
     #[arg(long)]
     pub(crate) no_baselines: bool,
+    /// The model's training dataset, when --data is another (unseen) dataset: the baselines
+    /// are then fitted on the model's training batches of it and scored on every batch of
+    /// --data, beside the network, so a larger unseen test set can compare them (without
+    /// it, an unseen dataset gets no baseline rows).
+    #[arg(long)]
+    pub(crate) train_data: Option<PathBuf>,
     /// Draws of the paired batch bootstrap that tells whether the network's titer RMSE is
     /// resolvably lower than each baseline's on these test batches (whole batches are
     /// resampled; seeded). 0 skips it.
@@ -252,6 +262,7 @@ pub(crate) fn run(cmd: TwinCommand) -> Result<ExitCode> {
         TwinCommand::Baselines(a) => baselines::baselines(a),
         TwinCommand::Tune(a) => train::tune(a),
         TwinCommand::Predict(a) => eval::predict(a),
+        TwinCommand::Compare(a) => compare::compare(a),
     }
 }
 
