@@ -159,6 +159,8 @@ fn train_eval_predict_baselines_and_tune_on_a_tiny_dataset() {
     let short = dir.path().join("short.csv");
     let full = std::fs::read_to_string(report.join("predictions.csv")).expect("predictions.csv");
     std::fs::write(&short, full.lines().take(3).collect::<Vec<_>>().join("\n")).expect("write");
+    let o = mabtwin(&["twin", "compare", "--a", s(&report), "--b", s(&report), "--draws", "100000000"]);
+    assert!(!o.status.success() && text(&o).contains("--draws 100000000 is out of range: 1 to 100000"), "{}", text(&o));
     let o = mabtwin(&["twin", "compare", "--a", s(&report), "--b", s(&short)]);
     assert!(!o.status.success() && text(&o).contains("score different windows"), "{}", text(&o));
     for f in ["table.md", "trajectories.png", "parity.png", "attribution_heatmap.png"] {

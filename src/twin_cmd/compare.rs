@@ -71,8 +71,8 @@ fn read_predictions(path: &Path, column: &str) -> Result<Predictions> {
 }
 
 pub(super) fn compare(a: CompareArgs) -> Result<ExitCode> {
-    if a.draws == 0 {
-        bail!("--draws must be at least 1");
+    if !(1..=twin::metrics::MAX_BOOTSTRAP_DRAWS).contains(&a.draws) {
+        bail!("--draws {} is out of range: 1 to {}", a.draws, twin::metrics::MAX_BOOTSTRAP_DRAWS);
     }
     let pa = read_predictions(&a.a, &a.column_a)?;
     let pb = read_predictions(&a.b, &a.column_b)?;

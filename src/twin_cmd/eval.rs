@@ -3,6 +3,9 @@
 use super::*;
 
 pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
+    if a.bootstrap_draws > twin::metrics::MAX_BOOTSTRAP_DRAWS {
+        bail!("--bootstrap-draws {} is out of range: 0 (skip) to {}", a.bootstrap_draws, twin::metrics::MAX_BOOTSTRAP_DRAWS);
+    }
     let device = setup(a.threads);
     let model = Model::load(&a.model, device).with_context(|| format!("loading the model from {}", a.model.display()))?;
     let ds = load(&a.data)?;

@@ -128,6 +128,10 @@ pub fn score_where<K: PartialEq>(keys: &[K], k: &K, y: &[f64], p: &[f64], traj: 
     Some(score(&pick(y), &pick(p), &tr, interval.map(|_| (lo.as_slice(), hi.as_slice()))))
 }
 
+/// Most draws the CLI accepts for the paired bootstrap (each draw is one f64 kept for the
+/// quantiles; 2,000 is plenty for a 95 % interval).
+pub const MAX_BOOTSTRAP_DRAWS: usize = 100_000;
+
 /// A paired batch-bootstrap comparison of two models' RMSE on the same windows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PairedRmse {
