@@ -71,14 +71,15 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
     let mut baseline_preds: Vec<(&'static str, Vec<[f64; 2]>)> = Vec::new();
     let mut by_level = vec![(model.meta.model.arch.key(), ev.titer_by_level.clone()), (key_mc.as_str(), ev_mc.titer_by_level.clone())];
     let mut caps = serde_json::Value::Null;
-    let baseline_train = match (&a.train_data, same_data) {
-        _ if a.no_baselines => None,
-        (Some(dir), false) => Some(training_windows_of(&model, dir)?),
+    // The baselines' training windows, and where they came from (for metrics.json).
+    let (baseline_train, fitted_on) = match (&a.train_data, same_data) {
+        _ if a.no_baselines => (None, Value::Null),
+        (Some(dir), false) => (Some(training_windows_of(&model, dir)?), json!(format!("the model's training batches of {}", dir.display()))),
         (Some(_), true) => bail!("--train-data is for an unseen --data; {} is the model's own dataset, whose training batches are used already", a.data.display()),
-        (None, _) if !train_idx.is_empty() => Some(windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?),
+        (None, _) if !train_idx.is_empty() => (Some(windows_of(&grids, &train_idx, &model.meta.scaler, &model.meta.window)?), json!("the model's training batches of --data")),
         (None, _) => {
             eprintln!("no baseline rows: {} is not the model's dataset (pass its training dataset with --train-data to fit them)", a.data.display());
-            None
+            (None, Value::Null)
         }
     };
     if let Some(tr) = baseline_train {
@@ -145,7 +146,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<ExitCode> {
         "model_dir": a.model.display().to_string(),
         "data": a.data.display().to_string(),
         "held_out": if same_data { "model test split" } else { "all batches (unseen dataset)" },
-        "baselines_fitted_on": if a.no_baselines { Value::Null } else if let Some(d) = &a.train_data { json!(format!("the model's training batches of {}", d.display())) } else if same_data { json!("the model's training batches of --data") } else { Value::Null },
+        "baselines_fitted_on": fitted_on,
         "n_test_batches": test_idx.len(),
         "n_test_windows": test.len(),
         "horizon": model.meta.window.horizon.label(),
@@ -193,10 +194,11 @@ fn paired_table(test: &WindowSet, nets: &[(&str, String, &Vec<[f64; 2]>)], basel
     let y = test.target(0);
     let group: Vec<usize> = test.info.iter().map(|w| w.batch_id).collect();
     let titer = |p: &[[f64; 2]]| p.iter().map(|r| r[0]).collect::<Vec<f64>>();
+    let base: Vec<(&str, Vec<f64>)> = baselines.iter().map(|(k, p)| (*k, titer(p))).collect();
     for (net_key, net_name, p) in nets {
         let a = titer(p);
-        for (b_key, bp) in baselines {
-            let Some(r) = twin::metrics::paired_rmse_bootstrap(&y, &a, &titer(bp), &group, draws, 1) else { continue };
+        for (b_key, b) in &base {
+            let Some(r) = twin::metrics::paired_rmse_bootstrap(&y, &a, b, &group, draws, 1) else { continue };
             if md.is_empty() {
                 let _ = write!(
                     md,

@@ -526,16 +526,14 @@ impl Model {
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| TwinError::io(dir, e))?;
         // Each file atomically (a temporary sibling, then a rename), the weights first:
-        // model.json, written last, marks a complete model.
-        let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let w = dir.join("model.safetensors");
-        // (`VarStore::save` picks the format by extension: the temporary name keeps `.safetensors`.)
-        let wt = dir.join(format!(".model.{}.tmp.safetensors", std::process::id()));
+        // model.json, written last, marks a complete model. The temporary names keep their
+        // extension because `VarStore::save` picks the format by it.
+        let tmp = |name: &str| dir.join(format!(".{}.tmp.{name}", std::process::id()));
+        let (w, wt) = (dir.join("model.safetensors"), tmp("model.safetensors"));
         self.vs.save(&wt)?;
         std::fs::rename(&wt, &w).map_err(|e| TwinError::io(&w, e))?;
-        let p = dir.join("model.json");
+        let (p, pt) = (dir.join("model.json"), tmp("model.json"));
         let s = serde_json::to_string_pretty(&self.meta).map_err(|e| TwinError::format(&p, e.to_string()))?;
-        let pt = tmp("model.json");
         std::fs::write(&pt, s + "\n").map_err(|e| TwinError::io(&pt, e))?;
         std::fs::rename(&pt, &p).map_err(|e| TwinError::io(&p, e))
     }
