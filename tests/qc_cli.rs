@@ -122,11 +122,12 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
     let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "160", "--seed", "4", "--out", s(&data)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let m = d.path().join("m");
-    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--widths", "8,12,16,24", "--blocks", "2"]);
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--widths", "8,12,16,24", "--blocks", "2", "--full-res-stem", "4"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
     assert_eq!(meta["net"]["widths"], serde_json::json!([8, 12, 16, 24]), "{meta}");
     assert_eq!(meta["net"]["blocks_per_stage"], 2, "{meta}");
+    assert_eq!(meta["net"]["full_res_stem"], 4, "{meta}");
     // The saved shape is the one that is loaded: the model classifies.
     let img = d.path().join("x.png");
     image::GrayImage::from_pixel(64, 64, image::Luma([120])).save(&img).expect("png");
@@ -146,6 +147,9 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
         (vec!["--blocks", "0"], "--blocks"),
         (vec!["--stem-stride", "3"], "--stem-stride"),
         (vec!["--arch", "resnet50", "--blocks", "2"], "shape the compact net"),
+        (vec!["--full-res-stem", "2"], "`2` is not 0 (no full-resolution stem) or a channel count in 4..=64"),
+        (vec!["--full-res-stem", "many"], "--full-res-stem"),
+        (vec!["--arch", "resnet50", "--full-res-stem", "8"], "shape the compact net"),
     ] {
         let mut a = vec!["qc", "train", "--data", s(&none), "--out", s(&m)];
         a.extend(args.iter().copied());
@@ -214,13 +218,32 @@ fn eval_writes_report_files() {
     let rep = d.path().join("rep");
     let out = mabtwin(&["qc", "eval", "--model", s(m), "--data", s(&data), "--out", s(&rep), "--threads", "1"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["metrics.json", "per_class.csv", "confusion.csv", "confusion.png", "rotation.csv"] {
+    for f in ["metrics.json", "per_class.csv", "confusion.csv", "confusion.png", "rotation.csv", "predictions.csv"] {
         assert!(rep.join(f).is_file(), "{f}");
     }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rep.join("metrics.json")).expect("json")).expect("json");
     let n = v["metrics"]["n"].as_u64().expect("n");
     let cm: u64 = v["metrics"]["confusion"].as_array().expect("cm").iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64().expect("u64"))).sum();
     assert_eq!(n, cm);
+    // predictions.csv: one row per evaluated image, named as in labels.csv, whose label and
+    // predicted columns rebuild the confusion matrix of metrics.json.
+    let classes: Vec<String> = v["metrics"]["classes"].as_array().expect("classes").iter().map(|c| c.as_str().expect("str").to_string()).collect();
+    let pred = std::fs::read_to_string(rep.join("predictions.csv")).expect("predictions.csv");
+    let mut lines = pred.lines();
+    assert_eq!(lines.next().expect("header"), format!("file,label,predicted,probability,{}", classes.iter().map(|c| format!("p_{c}")).collect::<Vec<_>>().join(",")));
+    let labels = std::fs::read_to_string(data.join("labels.csv")).expect("labels");
+    let mut rebuilt = vec![vec![0u64; classes.len()]; classes.len()];
+    let mut rows = 0;
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert!(labels.lines().any(|r| r.starts_with(&format!("{},{},", f[0], f[1]))), "{l} is a labels.csv row");
+        let (t, k) = (classes.iter().position(|c| c == f[1]).expect("label"), classes.iter().position(|c| c == f[2]).expect("predicted"));
+        rebuilt[t][k] += 1;
+        rows += 1;
+    }
+    assert_eq!(rows, n);
+    let cm_json: Vec<Vec<u64>> = v["metrics"]["confusion"].as_array().expect("cm").iter().map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64().expect("u64")).collect()).collect();
+    assert_eq!(rebuilt, cm_json);
     assert_eq!(v["rotation"]["accuracy_by_angle"].as_array().expect("rot").len(), 4);
     // Accuracy against imaging difficulty: 3 terciles each of blur and photons at background.
     let diff = std::fs::read_to_string(rep.join("difficulty.csv")).expect("difficulty.csv");

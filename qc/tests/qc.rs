@@ -193,6 +193,46 @@ fn save_load_round_trip_is_exact() {
     assert!(Classifier::load(&dir.path().join("nope"), tch::Device::Cpu).is_err());
 }
 
+/// The optional full-resolution stem: its weights round-trip, it changes the function and the
+/// parameter count by exactly one conv + BN, a sidecar without the field (models saved before
+/// it existed) loads as "no full-resolution stem", and weights saved with it do not load under
+/// a sidecar that lacks it.
+#[test]
+fn full_res_stem_round_trips_and_old_sidecars_load_without_it() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let data = trypan_tensors(1, 0, 6);
+    tch::manual_seed(5);
+    let plain = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
+    let mut meta = tiny_meta(Task::Trypan, [8, 8, 16, 16]);
+    meta.net.full_res_stem = 4;
+    tch::manual_seed(5);
+    let m = Classifier::new(meta, tch::Device::Cpu);
+    // pre-stem conv 1 -> 4 (3x3, no bias) + BN (4 scales, 4 shifts); the stem now takes 4 channels.
+    let stem_growth = 8 * 9 * (4 - 1);
+    assert_eq!(m.n_parameters(), plain.n_parameters() + 4 * 9 + 8 + stem_growth);
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
+    assert_eq!(back.meta.net.full_res_stem, 4);
+    let logits = |c: &Classifier| Vec::<f32>::try_from(c.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
+    assert_eq!(logits(&back), logits(&m));
+    // Weights with a pre-stem under a sidecar without the field: refused, not silently wrong.
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
+    v["net"].as_object_mut().expect("net").remove("full_res_stem");
+    std::fs::write(dir.path().join("model.json"), v.to_string()).expect("write");
+    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err());
+    // A plain model's sidecar without the field (as saved before it existed) loads unchanged.
+    let old = tempfile::tempdir().expect("tmp");
+    plain.save(old.path()).expect("save");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(old.path().join("model.json")).expect("read")).expect("json");
+    v["net"].as_object_mut().expect("net").remove("full_res_stem");
+    std::fs::write(old.path().join("model.json"), v.to_string()).expect("write");
+    let back = Classifier::load(old.path(), tch::Device::Cpu).expect("old sidecar");
+    assert_eq!(back.meta.net.full_res_stem, 0);
+    assert_eq!(logits(&back), logits(&plain));
+}
+
 #[test]
 fn an_ensemble_averages_its_members_round_trips_and_refuses_bad_members() {
     let _rng = torch_rng();
@@ -332,6 +372,9 @@ fn net_config_problems_are_named() {
         (NetConfig { widths: [16, 32, 64, 1024], ..ok.clone() }, "stage width 1024"),
         (NetConfig { blocks_per_stage: 5, ..ok.clone() }, "5 blocks per stage"),
         (NetConfig { stem_stride: 0, ..ok.clone() }, "stem stride 0"),
+        (NetConfig { full_res_stem: 2, ..ok.clone() }, "stem of 2 channels"),
+        (NetConfig { full_res_stem: 65, ..ok.clone() }, "stem of 65 channels"),
+        (NetConfig { full_res_stem: 8, arch: qc::model::Arch::Resnet50, ..ok.clone() }, "compact net only"),
         (NetConfig { dropout: 1.0, ..ok.clone() }, "dropout 1"),
         (NetConfig { n_classes: 1, ..ok.clone() }, "1 classes"),
     ] {

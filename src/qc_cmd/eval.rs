@@ -99,6 +99,8 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
         rc.push_str(&format!("{a},{acc:.6}\n"));
     }
     qc::io::write_file(&out.join("rotation.csv"), rc.as_bytes())?;
+    let files: Vec<String> = ev_idx.iter().map(|&i| display_relative(&p.set.files[i], data)).collect();
+    qc::io::write_file(&out.join("predictions.csv"), predictions_csv(&files, &y, &probs, &p.classes).as_bytes())?;
     if model.n_networks() > 1 {
         let accs: Vec<String> = per_network.iter().map(|a| format!("{a:.4}")).collect();
         println!("{}: ensemble of {} networks (calibrated probabilities averaged); each alone: accuracy {}", model_dir.display(), model.n_networks(), accs.join(" / "));
@@ -125,6 +127,39 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A path as the user would read it: relative to the data folder when it lies inside it.
+fn display_relative(file: &Path, data: &Path) -> String {
+    file.strip_prefix(data).unwrap_or(file).display().to_string()
+}
+
+/// `predictions.csv`: one row per evaluated image, in the data's order:
+/// `file,label,predicted,probability,p_<class>...` (calibrated probabilities, one view), so
+/// errors can be joined with the render's latents in `labels.csv`.
+fn predictions_csv(files: &[String], y: &[usize], probs: &[Vec<f64>], classes: &[String]) -> String {
+    let mut csv = String::from("file,label,predicted,probability");
+    for c in classes {
+        csv.push_str(&format!(",p_{c}"));
+    }
+    csv.push('\n');
+    for ((f, &t), (row, k)) in files.iter().zip(y).zip(probs.iter().zip(qc::metrics::argmax(probs))) {
+        csv.push_str(&format!("{},{},{},{:.6}", csv_field(f), classes[t], classes[k], row[k]));
+        for v in row {
+            csv.push_str(&format!(",{v:.6}"));
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+/// Quote a CSV field when it holds a comma, quote or line break (file names are the user's).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// How `difficulty.csv` and metrics.json's `difficulty` bin the evaluated images.
@@ -206,7 +241,7 @@ pub(super) fn cmd_classify(model_dir: &Path, paths: &[PathBuf], out: Option<&Pat
         let probs = model.predict_proba(&x, ok_files.len(), 64)?;
         for (f, p) in ok_files.iter().zip(&probs) {
             let k = qc::metrics::argmax(std::slice::from_ref(p))[0];
-            let line = format!("{},{},{:.4}{}", f.display(), model.meta.classes[k], p[k], p.iter().map(|v| format!(",{v:.4}")).collect::<String>());
+            let line = format!("{},{},{:.4}{}", csv_field(&f.display().to_string()), model.meta.classes[k], p[k], p.iter().map(|v| format!(",{v:.4}")).collect::<String>());
             println!("{line}");
             csv.push_str(&line);
             csv.push('\n');
@@ -220,4 +255,35 @@ pub(super) fn cmd_classify(model_dir: &Path, paths: &[PathBuf], out: Option<&Pat
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_field_quotes_only_when_needed() {
+        assert_eq!(csv_field("a/b.png"), "a/b.png");
+        assert_eq!(csv_field("day 1, bead.png"), "\"day 1, bead.png\"");
+        assert_eq!(csv_field("say \"hi\".png"), "\"say \"\"hi\"\".png\"");
+    }
+
+    #[test]
+    fn predictions_csv_has_one_row_per_image_with_the_argmax() {
+        let classes = vec!["live".to_string(), "dead".to_string()];
+        let files = vec!["a.png".to_string(), "b,c.png".to_string()];
+        let csv = predictions_csv(&files, &[0, 1], &[vec![0.25, 0.75], vec![0.9, 0.1]], &classes);
+        let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(rdr.headers().expect("header").iter().collect::<Vec<_>>(), ["file", "label", "predicted", "probability", "p_live", "p_dead"]);
+        let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.expect("row")).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].iter().collect::<Vec<_>>(), ["a.png", "live", "dead", "0.750000", "0.250000", "0.750000"]);
+        assert_eq!(rows[1].iter().collect::<Vec<_>>(), ["b,c.png", "dead", "live", "0.900000", "0.900000", "0.100000"]);
+    }
+
+    #[test]
+    fn display_relative_strips_the_data_folder() {
+        assert_eq!(display_relative(Path::new("/d/images/1.png"), Path::new("/d")), "images/1.png");
+        assert_eq!(display_relative(Path::new("/e/1.png"), Path::new("/d")), "/e/1.png");
+    }
 }

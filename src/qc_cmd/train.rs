@@ -34,13 +34,15 @@ fn member_recipe(k: usize, stem_stride: i64, budget: &TrainBudget, seed: u64) ->
     }
 }
 
-/// The compact net's shape flags: `--stem-stride`, `--widths`, `--blocks`.
+/// The compact net's shape flags: `--stem-stride`, `--widths`, `--blocks`, `--full-res-stem`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct NetShape {
     pub stem_stride: i64,
     /// `None`: the default widths.
     pub widths: Option<[i64; 4]>,
     pub blocks: i64,
+    /// `--full-res-stem`: channels of a stride-1 convolution before the stem (0 = none).
+    pub full_res_stem: i64,
 }
 
 /// `--widths W1,W2,W3,W4`: four channel counts, each 4..=512.
@@ -66,8 +68,8 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         bail!("--epochs and --patience must be at least 1");
     }
     let stem_stride = shape.stem_stride;
-    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1) {
-        bail!("--widths and --blocks shape the compact net; --arch {arch} has its own fixed stages");
+    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1 || shape.full_res_stem != 0) {
+        bail!("--widths, --blocks and --full-res-stem shape the compact net; --arch {arch} has its own fixed stages");
     }
     if budget.ensemble == Some(0) || budget.ensemble.is_some_and(|n| n > 12) {
         bail!("--ensemble must be between 1 and 12 networks");
@@ -98,6 +100,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     let mut net = qc::model::NetConfig::compact(channels.len() as i64, p.classes.len() as i64, size);
     net.stem_stride = stem_stride;
     net.blocks_per_stage = shape.blocks;
+    net.full_res_stem = shape.full_res_stem;
     if let Some(w) = shape.widths {
         net.widths = w;
     }
