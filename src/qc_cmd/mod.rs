@@ -67,8 +67,9 @@ pub enum QcCommand {
         /// Maximum epochs (early stopping on validation loss, see --patience; the best epoch is kept).
         #[arg(long, default_value_t = 30)]
         epochs: usize,
-        /// Stop after this many epochs without a lower validation loss (spec: 8). A value of
-        /// --epochs or more runs the whole learning-rate schedule and keeps the best epoch.
+        /// Stop after this many epochs without a lower validation loss (spec: 8); the fast
+        /// recipe never stops while its learning rate still rises (the first 30 % of the
+        /// steps). A value of --epochs or more runs the whole schedule and keeps the best epoch.
         #[arg(long, default_value_t = 8)]
         patience: usize,
         /// Seed.
