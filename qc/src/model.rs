@@ -44,8 +44,9 @@ pub struct NetConfig {
     /// Channels of a stride-1 3x3 convolution (+ BN + ReLU) at full resolution before the
     /// stem (compact only); 0 = none (the default, and every model saved before it existed).
     /// With a stride-2 stem it gives the first non-linear features every pixel (sub-pixel
-    /// microbial particles) for a few percent more multiply-adds, where `stem_stride 1`
-    /// runs the whole net at full resolution (4x).
+    /// microbial particles) for a few percent more multiply-adds but, memory-bound at full
+    /// resolution, 15 % (8 channels) to 35 % (16) of the 2-block net's inference rate
+    /// (BENCHMARKS.md, session 16); `stem_stride 1` runs the whole net at full resolution.
     #[serde(default)]
     pub full_res_stem: i64,
     pub dropout: f64,
@@ -70,7 +71,8 @@ impl NetConfig {
 
     /// Why this configuration cannot be built, if it cannot: stage widths 4..=512 channels,
     /// 1..=4 blocks per stage, stem stride 1 or 2, a full-resolution stem of 0 or 4..=64
-    /// channels (compact only), dropout in [0, 1), at least one channel and two classes. `Net::new` assumes a configuration that passed this check.
+    /// channels (compact only), dropout in [0, 1), at least one channel and two classes.
+    /// `Net::new` assumes a configuration that passed this check.
     pub fn problem(&self) -> Option<String> {
         if let Some(w) = self.widths.iter().find(|w| !(4..=512).contains(*w)) {
             return Some(format!("stage width {w} is outside 4..=512 channels (widths {:?})", self.widths));
@@ -222,7 +224,7 @@ impl Net {
                 let pre_stem = (cfg.full_res_stem > 0).then(|| {
                     (conv(p / "pre_stem", cfg.in_channels, cfg.full_res_stem, 3, 1), nn::batch_norm2d(p / "pre_stem_bn", cfg.full_res_stem, Default::default()))
                 });
-                let stem_in = if cfg.full_res_stem > 0 { cfg.full_res_stem } else { cfg.in_channels };
+                let stem_in = if pre_stem.is_some() { cfg.full_res_stem } else { cfg.in_channels };
                 let stem = conv(p / "stem", stem_in, cfg.widths[0], 3, cfg.stem_stride);
                 let mut cin = cfg.widths[0];
                 for (s, &w) in cfg.widths.iter().enumerate() {

@@ -217,17 +217,19 @@ fn full_res_stem_round_trips_and_old_sidecars_load_without_it() {
     assert_eq!(back.meta.net.full_res_stem, 4);
     let logits = |c: &Classifier| Vec::<f32>::try_from(c.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
     assert_eq!(logits(&back), logits(&m));
+    // A sidecar as saved before the field existed.
+    let drop_field = |dir: &std::path::Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).expect("read")).expect("json");
+        v["net"].as_object_mut().expect("net").remove("full_res_stem");
+        std::fs::write(dir.join("model.json"), v.to_string()).expect("write");
+    };
     // Weights with a pre-stem under a sidecar without the field: refused, not silently wrong.
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("model.json")).expect("read")).expect("json");
-    v["net"].as_object_mut().expect("net").remove("full_res_stem");
-    std::fs::write(dir.path().join("model.json"), v.to_string()).expect("write");
+    drop_field(dir.path());
     assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err());
     // A plain model's sidecar without the field (as saved before it existed) loads unchanged.
     let old = tempfile::tempdir().expect("tmp");
     plain.save(old.path()).expect("save");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(old.path().join("model.json")).expect("read")).expect("json");
-    v["net"].as_object_mut().expect("net").remove("full_res_stem");
-    std::fs::write(old.path().join("model.json"), v.to_string()).expect("write");
+    drop_field(old.path());
     let back = Classifier::load(old.path(), tch::Device::Cpu).expect("old sidecar");
     assert_eq!(back.meta.net.full_res_stem, 0);
     assert_eq!(logits(&back), logits(&plain));

@@ -153,12 +153,14 @@ fn predictions_csv(files: &[String], y: &[usize], probs: &[Vec<f64>], classes: &
     csv
 }
 
-/// Quote a CSV field when it holds a comma, quote or line break (file names are the user's).
+/// One CSV field as the `csv` crate writes it (the same rules `labels.csv` is read with):
+/// quoted only when it holds a comma, quote or line break (file names are the user's).
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    // Writing to a Vec cannot fail; fall back to the raw text rather than panic.
+    match w.write_record([s]).ok().and_then(|()| w.into_inner().ok()) {
+        Some(b) => String::from_utf8_lossy(&b).trim_end_matches('\n').to_string(),
+        None => s.to_string(),
     }
 }
 
