@@ -160,6 +160,46 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
 }
 
 #[test]
+fn train_learns_auxiliary_targets_from_labels_csv_and_refuses_bad_ones() {
+    let d = tempfile::tempdir().expect("tmp");
+    let data = d.path().join("data");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "160", "--seed", "4", "--out", s(&data)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--aux-targets", "radius_px,n_neighbours", "--aux-weight", "0.25"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("auxiliary targets (weight 0.25): radius_px (mean"), "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
+    let cols: Vec<&str> = meta["net"]["aux_targets"].as_array().expect("aux_targets").iter().map(|t| t["column"].as_str().expect("column")).collect();
+    assert_eq!(cols, ["radius_px", "n_neighbours"], "{meta}");
+    assert_eq!(meta["net"]["aux_weight"], 0.25, "{meta}");
+    // The model with its auxiliary head loads and classifies.
+    let img = d.path().join("x.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([120])).save(&img).expect("png");
+    let out = mabtwin(&["qc", "classify", "--model", s(&m), s(&img)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A column the data do not have: named, with the numeric columns that exist.
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--aux-targets", "n_particles"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no numeric labels.csv column `n_particles`") && err.contains("radius_px"), "{err}");
+    // Bad flags are refused before any data are read.
+    let none = d.path().join("absent");
+    for (args, says) in [
+        (vec!["--aux-weight", "1"], "--aux-weight needs --aux-targets"),
+        (vec!["--aux-targets", "a,,b"], "empty column name"),
+        (vec!["--aux-targets", "a,a"], "`a` is given twice"),
+        (vec!["--aux-targets", "a", "--aux-weight", "0"], "--aux-weight 0 is outside (0, 100]"),
+        (vec!["--aux-targets", "a", "--aux-weight", "NaN"], "is outside (0, 100]"),
+    ] {
+        let mut a = vec!["qc", "train", "--data", s(&none), "--out", s(&m)];
+        a.extend(args.iter().copied());
+        let out = mabtwin(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn classify_handles_bad_inputs() {
     let m = rendered_model();
     let d = tempfile::tempdir().expect("tmp");

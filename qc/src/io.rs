@@ -163,6 +163,17 @@ pub struct LabelledSet {
     /// Per-row imaging difficulty, when `labels.csv` has both the `blur_px` and
     /// `photons_at_background` columns (renders since they were added; not real crops).
     pub difficulty: Option<RowDifficulty>,
+    /// Every other `labels.csv` column whose cells are all finite numbers (a render's latents
+    /// such as `n_particles`, `dead_frac`, `coverage`), in file order; used as auxiliary
+    /// training targets (`qc train --aux-targets`).
+    pub numeric_columns: Vec<(String, Vec<f64>)>,
+}
+
+impl LabelledSet {
+    /// The numeric `labels.csv` column `name`, one value per row.
+    pub fn numeric_column(&self, name: &str) -> Option<&[f64]> {
+        self.numeric_columns.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
 }
 
 /// Per-row imaging difficulty columns of a render's `labels.csv` (see
@@ -197,8 +208,21 @@ fn read_labels_csv(dir: &Path, csv_path: &Path, out: &mut LabelledSet) -> Result
     // Older renders and real crops have no difficulty columns: then `difficulty` stays None.
     let di = col(crate::render::BLUR_PX).zip(col(crate::render::PHOTONS_AT_BACKGROUND));
     let mut difficulty = di.map(|_| RowDifficulty::default());
+    let core = [Some(fi), Some(li), si, gi];
+    let mut numeric: Vec<(usize, String, Option<Vec<f64>>)> =
+        headers.iter().enumerate().filter(|(i, _)| !core.contains(&Some(*i))).map(|(i, h)| (i, h.to_string(), Some(Vec::new()))).collect();
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| QcError::format(csv_path, e.to_string()))?;
+        for (i, _, values) in &mut numeric {
+            let cell = rec.get(*i).and_then(|c| c.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+            let kept = match cell {
+                Some(v) => values.as_mut().map(|vs| vs.push(v)).is_some(),
+                None => false,
+            };
+            if !kept {
+                *values = None;
+            }
+        }
         let file = dir.join(rec.get(fi).unwrap_or_default());
         out.labels.push(rec.get(li).unwrap_or_default().to_string());
         out.splits.push(si.and_then(|i| rec.get(i)).unwrap_or("train").to_string());
@@ -218,6 +242,7 @@ fn read_labels_csv(dir: &Path, csv_path: &Path, out: &mut LabelledSet) -> Result
         }
     }
     out.difficulty = difficulty;
+    out.numeric_columns = numeric.into_iter().filter_map(|(_, name, values)| values.map(|v| (name, v))).collect();
     Ok(())
 }
 
@@ -290,6 +315,9 @@ pub fn load_dataset(dir: &Path) -> Result<LabelledSet> {
             let sel = |v: &Vec<f64>| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
             *d = RowDifficulty { blur_px: sel(&d.blur_px), photons_at_background: sel(&d.photons_at_background) };
         }
+        for (_, v) in &mut out.numeric_columns {
+            *v = keep.iter().map(|&i| v[i]).collect();
+        }
         if let Some(sp) = out.spectral.take() {
             let per = sp.len() / (keep.len().max(1));
             let _ = per;
@@ -332,6 +360,17 @@ mod tests {
         std::fs::write(&p, csv).expect("write");
         let mut out = LabelledSet::default();
         read_labels_csv(d.path(), &p, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn labels_csv_numeric_columns_are_kept_by_name() {
+        let set = read("file,label,group,split,n_particles,note,dead_frac\na.png,good,0,train,3,x,0.25\nb.png,contaminated,1,val,17,,0.5\n").expect("read");
+        assert_eq!(set.numeric_column("n_particles"), Some(&[3.0, 17.0][..]));
+        assert_eq!(set.numeric_column("dead_frac"), Some(&[0.25, 0.5][..]));
+        // A column with any non-numeric or empty cell, and the core columns, are not numeric.
+        assert_eq!(set.numeric_column("note"), None);
+        assert_eq!(set.numeric_column("group"), None);
+        assert_eq!(set.numeric_columns.len(), 2);
     }
 
     #[test]

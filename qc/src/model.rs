@@ -50,6 +50,44 @@ pub struct NetConfig {
     #[serde(default)]
     pub full_res_stem: i64,
     pub dropout: f64,
+    /// Auxiliary regression targets learned beside the classes during training (render
+    /// latents such as `n_particles`, read from `labels.csv`); empty for none (the default,
+    /// and every model saved before it existed). A linear head on the pooled features
+    /// predicts each target standardised with its training mean and standard deviation. It
+    /// shapes the features only: classification never reads it, so inference costs the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aux_targets: Vec<AuxTarget>,
+    /// Weight of the auxiliary mean squared error (standardised units) in the training loss,
+    /// beside the cross-entropy; 0 when there are no auxiliary targets.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub aux_weight: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// One auxiliary regression target ([`NetConfig::aux_targets`]): a numeric `labels.csv`
+/// column and the training rows' mean and standard deviation it is standardised with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuxTarget {
+    pub column: String,
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl AuxTarget {
+    /// Standardisation fitted on `values` (the training rows); a constant column gets std 1.
+    pub fn fit(column: &str, values: &[f64]) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        Self { column: column.to_string(), mean, std }
+    }
+    pub fn standardise(&self, v: f64) -> f64 {
+        (v - self.mean) / self.std
+    }
 }
 
 impl NetConfig {
@@ -66,6 +104,8 @@ impl NetConfig {
             stem_stride: 2,
             full_res_stem: 0,
             dropout: 0.2,
+            aux_targets: Vec::new(),
+            aux_weight: 0.0,
         }
     }
 
@@ -91,6 +131,15 @@ impl NetConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Some(format!("dropout {} is outside [0, 1)", self.dropout));
+        }
+        if self.aux_targets.len() > 16 {
+            return Some(format!("{} auxiliary targets (at most 16)", self.aux_targets.len()));
+        }
+        if let Some(t) = self.aux_targets.iter().find(|t| !(t.mean.is_finite() && t.std.is_finite() && t.std > 0.0)) {
+            return Some(format!("auxiliary target `{}` has mean {} and std {} (need finite, std > 0)", t.column, t.mean, t.std));
+        }
+        if !(self.aux_weight.is_finite() && self.aux_weight >= 0.0 && self.aux_weight <= 100.0) {
+            return Some(format!("auxiliary weight {} is outside [0, 100]", self.aux_weight));
         }
         if self.in_channels < 1 || self.n_classes < 2 {
             return Some(format!("{} input channels and {} classes (need ≥ 1 and ≥ 2)", self.in_channels, self.n_classes));
@@ -212,6 +261,8 @@ pub struct Net {
     stem_bn: nn::BatchNorm,
     blocks: Vec<Block>,
     fc: nn::Linear,
+    /// Auxiliary regression head ([`NetConfig::aux_targets`]), training only.
+    aux: Option<nn::Linear>,
     dropout: f64,
 }
 
@@ -240,6 +291,7 @@ impl Net {
                     stem_bn: nn::batch_norm2d(p / "stem_bn", cfg.widths[0], Default::default()),
                     blocks,
                     fc: nn::linear(p / "fc", cin, cfg.n_classes, Default::default()),
+                    aux: aux_head(p, cin, cfg),
                     dropout: cfg.dropout,
                 }
             }
@@ -259,6 +311,7 @@ impl Net {
                     stem_bn: nn::batch_norm2d(p / "stem_bn", 64, Default::default()),
                     blocks,
                     fc: nn::linear(p / "fc", cin, cfg.n_classes, Default::default()),
+                    aux: aux_head(p, cin, cfg),
                     dropout: cfg.dropout,
                 }
             }
@@ -266,8 +319,13 @@ impl Net {
     }
 }
 
-impl nn::ModuleT for Net {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+fn aux_head(p: &nn::Path, cin: i64, cfg: &NetConfig) -> Option<nn::Linear> {
+    (!cfg.aux_targets.is_empty()).then(|| nn::linear(p / "aux", cin, cfg.aux_targets.len() as i64, Default::default()))
+}
+
+impl Net {
+    /// Pooled features `[n, C]` before dropout and the classifier.
+    fn features(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut h = match &self.pre_stem {
             Some((c, b)) => xs.apply(c).apply_t(b, train).relu(),
             None => xs.shallow_clone(),
@@ -276,7 +334,21 @@ impl nn::ModuleT for Net {
         for b in &self.blocks {
             h = b.forward(&h, train);
         }
-        h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).dropout(self.dropout, train).apply(&self.fc)
+        h.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+    }
+
+    /// Class logits `[n, K]` and, when the net has an auxiliary head, its standardised
+    /// target predictions `[n, len(aux_targets)]` from the same features.
+    pub fn forward_with_aux(&self, xs: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
+        let f = self.features(xs, train);
+        let aux = self.aux.as_ref().map(|a| f.apply(a));
+        (f.dropout(self.dropout, train).apply(&self.fc), aux)
+    }
+}
+
+impl nn::ModuleT for Net {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.features(xs, train).dropout(self.dropout, train).apply(&self.fc)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::rng;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Reduction, Tensor, nn, nn::ModuleT, nn::OptimizerConfig};
+use tch::{Device, Kind, Reduction, Tensor, nn, nn::OptimizerConfig};
 
 /// Training recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,13 +61,16 @@ pub struct TrainOptions {
     pub device: Device,
 }
 
-/// A batch-ready data set: inputs `[n][c][s][s]` flattened, labels `[n]`.
+/// A batch-ready data set: inputs `[n][c][s][s]` flattened, labels `[n]`, and optional
+/// auxiliary regression targets `[n][k]` flattened (standardised; empty for none, see
+/// [`crate::model::NetConfig::aux_targets`]).
 #[derive(Debug, Clone, Default)]
 pub struct Tensors {
     pub x: Vec<f32>,
     pub y: Vec<i64>,
     pub c: usize,
     pub s: usize,
+    pub aux: Vec<f32>,
 }
 
 impl Tensors {
@@ -194,6 +197,16 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
     if train.n() == 0 || val.n() == 0 {
         return Err(QcError::Empty { what: "training or validation set" });
     }
+    let n_aux = meta.net.aux_targets.len();
+    if n_aux > 0 && train.aux.len() != train.n() * n_aux {
+        return Err(QcError::Shape { expected: format!("train auxiliary targets: [{}, {n_aux}]", train.n()), got: format!("{} values", train.aux.len()) });
+    }
+    if n_aux == 0 && !train.aux.is_empty() {
+        return Err(QcError::Shape { expected: "no auxiliary targets (the net has no auxiliary head)".into(), got: format!("{} values", train.aux.len()) });
+    }
+    if let Some(problem) = meta.net.problem() {
+        return Err(QcError::InvalidConfig(problem));
+    }
     tch::manual_seed(opts.seed as i64);
     meta.recipe = opts.recipe.name().into();
     meta.seed = opts.seed;
@@ -243,8 +256,16 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
             let yb = Tensor::f_from_slice(&yv)?.f_to_device(opts.device)?;
             lr = lr_at(opts.recipe, step, total_steps);
             opt.set_lr(lr);
-            let logits = model.net.forward_t(&xb, true);
-            let loss = logits.f_cross_entropy_loss(&yb, weights.as_ref(), Reduction::Mean, -100, smoothing)?;
+            let (logits, aux) = model.net.forward_with_aux(&xb, true);
+            let ce = logits.f_cross_entropy_loss(&yb, weights.as_ref(), Reduction::Mean, -100, smoothing)?;
+            let loss = match aux {
+                Some(aux) => {
+                    let av: Vec<f32> = chunk.iter().flat_map(|&i| train.aux[i * n_aux..(i + 1) * n_aux].iter().copied()).collect();
+                    let ab = Tensor::f_from_slice(&av)?.f_view([m as i64, n_aux as i64])?.f_to_device(opts.device)?;
+                    ce + aux.f_mse_loss(&ab, Reduction::Mean)? * model.meta.net.aux_weight
+                }
+                None => ce,
+            };
             opt.backward_step(&loss);
             loss_sum += f64::try_from(&loss)? * m as f64;
             step += 1;

@@ -366,6 +366,49 @@ fn dihedral_tta_is_orientation_invariant() {
 }
 
 #[test]
+fn an_auxiliary_head_learns_its_target_round_trips_and_leaves_the_classes_alone() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let mut tr = trypan_tensors(21, 0, 256);
+    let va = trypan_tensors(22, 0, 96);
+    // A learnable auxiliary target: the class index itself, standardised on the training rows.
+    let raw: Vec<f64> = tr.y.iter().map(|&v| v as f64).collect();
+    let target = qc::model::AuxTarget::fit("label_index", &raw);
+    assert!((target.mean - raw.iter().sum::<f64>() / 256.0).abs() < 1e-12 && target.std > 0.0);
+    let mut meta = tiny_meta(Task::Trypan, [8, 16, 16, 32]);
+    let plain_params = Classifier::new(meta.clone(), tch::Device::Cpu).n_parameters();
+    meta.net.aux_targets = vec![target.clone()];
+    meta.net.aux_weight = 0.5;
+    let opts = TrainOptions { recipe: Recipe::Fast, max_epochs: 4, patience: 8, seed: 3, augment: true, class_weights: false, device: tch::Device::Cpu };
+    // The targets must be given, one per row and target.
+    assert!(qc::train::train(meta.clone(), &tr, &va, &opts, &mut |_| {}).is_err());
+    tr.aux = raw.iter().map(|&v| target.standardise(v) as f32).collect();
+    let a = qc::train::train(meta.clone(), &tr, &va, &opts, &mut |_| {}).expect("train");
+    // A linear head of 32 features + 1 bias per target, nothing else.
+    assert_eq!(a.model.n_parameters(), plain_params + 33);
+    let n = va.n() as i64;
+    let x = tch::Tensor::from_slice(&va.x).view([n, 1, 64, 64]);
+    let (logits, aux) = tch::no_grad(|| a.model.net.forward_with_aux(&x, false));
+    let aux = Vec::<f32>::try_from(aux.expect("aux head").flatten(0, -1)).expect("vec");
+    let mse = aux.iter().zip(&va.y).map(|(p, &y)| (f64::from(*p) - target.standardise(y as f64)).powi(2)).sum::<f64>() / n as f64;
+    assert!(mse < 0.5, "held-out auxiliary MSE {mse} (standardised) should be well below the variance (1)");
+    // The class logits are the plain forward pass's.
+    let plain = tch::no_grad(|| tch::nn::ModuleT::forward_t(&a.model.net, &x, false));
+    assert!(logits.allclose(&plain, 1e-6, 1e-6, false));
+    let probs = a.model.predict_proba(&va.x, va.n(), 64).expect("probs");
+    let y: Vec<usize> = va.y.iter().map(|&v| v as usize).collect();
+    assert!(qc::metrics::report(&probs, &y, &a.model.meta.classes).expect("report").accuracy > 0.75);
+    // Saved and loaded with its targets and weight.
+    let dir = tempfile::tempdir().expect("tmp");
+    a.model.save(dir.path()).expect("save");
+    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
+    assert_eq!(back.meta.net.aux_targets, vec![target]);
+    assert_eq!(back.meta.net.aux_weight, 0.5);
+    let logits_of = |c: &Classifier| Vec::<f32>::try_from(c.logits(&va.x, va.n(), 32).expect("logits").flatten(0, -1)).expect("vec");
+    assert_eq!(logits_of(&back), logits_of(&a.model));
+}
+
+#[test]
 fn net_config_problems_are_named() {
     let ok = NetConfig::compact(4, 5, 96);
     assert_eq!(ok.problem(), None);
@@ -379,6 +422,8 @@ fn net_config_problems_are_named() {
         (NetConfig { full_res_stem: 8, arch: qc::model::Arch::Resnet50, ..ok.clone() }, "compact net only"),
         (NetConfig { dropout: 1.0, ..ok.clone() }, "dropout 1"),
         (NetConfig { n_classes: 1, ..ok.clone() }, "1 classes"),
+        (NetConfig { aux_weight: -1.0, ..ok.clone() }, "auxiliary weight -1"),
+        (NetConfig { aux_targets: vec![qc::model::AuxTarget { column: "n_particles".into(), mean: 1.0, std: 0.0 }], ..ok.clone() }, "`n_particles` has mean 1 and std 0"),
     ] {
         let why = cfg.problem().unwrap_or_default();
         assert!(why.contains(says), "{cfg:?}: `{why}`");

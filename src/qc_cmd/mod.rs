@@ -15,7 +15,7 @@ mod train;
 
 use eval::{cmd_classify, cmd_eval};
 use report::{BatchArgs, ReportModels, cmd_batch, cmd_report};
-use train::{NetShape, TrainBudget, cmd_train, parse_widths};
+use train::{NetShape, TrainBudget, cmd_train, parse_aux, parse_widths};
 
 /// `mabtwin qc` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -107,6 +107,17 @@ pub enum QcCommand {
         /// crops: grouped 3-fold check in BENCHMARKS.md), 1 otherwise.
         #[arg(long)]
         ensemble: Option<usize>,
+        /// Auxiliary training targets: comma-separated numeric columns of the data's
+        /// labels.csv (a render's latents, e.g. n_particles,dead_frac,coverage: the quantities
+        /// the microcarrier label rule thresholds). A second linear head learns them from the
+        /// pooled features, standardised on the training rows, beside the classes; the class
+        /// head never reads it, so inference costs the same. Default: none.
+        #[arg(long, value_name = "COL,COL,...")]
+        aux_targets: Option<String>,
+        /// Weight of the auxiliary targets' mean squared error (standardised units) in the
+        /// training loss, beside the cross-entropy; (0, 100], default 0.5. Needs --aux-targets.
+        #[arg(long)]
+        aux_weight: Option<f64>,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
     /// confusion.csv/.png, rotation.csv and, for renders, difficulty.csv (accuracy per tercile
@@ -224,8 +235,9 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
             cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, ensemble } => {
-            let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks, full_res_stem };
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, ensemble, aux_targets, aux_weight } => {
+            let aux = parse_aux(aux_targets.as_deref(), aux_weight)?;
+            let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks, full_res_stem, aux };
             cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, shape)
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),

@@ -34,8 +34,9 @@ fn member_recipe(k: usize, stem_stride: i64, budget: &TrainBudget, seed: u64) ->
     }
 }
 
-/// The compact net's shape flags: `--stem-stride`, `--widths`, `--blocks`, `--full-res-stem`.
-#[derive(Debug, Clone, Copy)]
+/// The net's shape flags: `--stem-stride`, `--widths`, `--blocks`, `--full-res-stem`, and
+/// the auxiliary head (`--aux-targets`, `--aux-weight`).
+#[derive(Debug, Clone)]
 pub(super) struct NetShape {
     pub stem_stride: i64,
     /// `None`: the default widths.
@@ -43,6 +44,37 @@ pub(super) struct NetShape {
     pub blocks: i64,
     /// `--full-res-stem`: channels of a stride-1 convolution before the stem (0 = none).
     pub full_res_stem: i64,
+    /// `--aux-targets` columns and `--aux-weight`; `None` without auxiliary targets.
+    pub aux: Option<(Vec<String>, f64)>,
+}
+
+/// Default `--aux-weight`.
+const DEFAULT_AUX_WEIGHT: f64 = 0.5;
+
+/// `--aux-targets COL,...` and `--aux-weight W`: distinct non-empty column names, at most 16,
+/// and a weight in (0, 100]; a weight without targets is an error.
+pub(super) fn parse_aux(targets: Option<&str>, weight: Option<f64>) -> Result<Option<(Vec<String>, f64)>> {
+    let Some(text) = targets else {
+        if weight.is_some() {
+            bail!("--aux-weight needs --aux-targets (the labels.csv columns to learn)");
+        }
+        return Ok(None);
+    };
+    let cols: Vec<String> = text.split(',').map(|c| c.trim().to_string()).collect();
+    if cols.iter().any(String::is_empty) {
+        bail!("--aux-targets: `{text}` has an empty column name (give comma-separated labels.csv columns, e.g. n_particles,dead_frac)");
+    }
+    if let Some(dup) = cols.iter().enumerate().find(|(i, c)| cols[..*i].contains(c)).map(|(_, c)| c) {
+        bail!("--aux-targets: column `{dup}` is given twice");
+    }
+    if cols.len() > 16 {
+        bail!("--aux-targets: {} columns (at most 16)", cols.len());
+    }
+    let w = weight.unwrap_or(DEFAULT_AUX_WEIGHT);
+    if !(w.is_finite() && w > 0.0 && w <= 100.0) {
+        bail!("--aux-weight {w} is outside (0, 100]");
+    }
+    Ok(Some((cols, w)))
 }
 
 /// `--widths W1,W2,W3,W4`: four channel counts, each 4..=512.
@@ -88,7 +120,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     } else {
         None
     };
-    let (tr, _) = subset(&p, "train", size, pca.as_ref())?;
+    let (mut tr, tr_idx) = subset(&p, "train", size, pca.as_ref())?;
     let (va, _) = subset(&p, "val", size, pca.as_ref())?;
     if tr.n() == 0 || va.n() == 0 {
         bail!("need both `train` and `val` rows in {} (got {} train, {} val)", data.display(), tr.n(), va.n());
@@ -103,6 +135,27 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     net.full_res_stem = shape.full_res_stem;
     if let Some(w) = shape.widths {
         net.widths = w;
+    }
+    if let Some((cols, weight)) = &shape.aux {
+        let mut columns = Vec::new();
+        for col in cols {
+            let Some(v) = p.set.numeric_column(col) else {
+                let have: Vec<&str> = p.set.numeric_columns.iter().map(|(n, _)| n.as_str()).collect();
+                bail!(
+                    "--aux-targets: {} has no numeric labels.csv column `{col}` (numeric columns: {})",
+                    data.display(),
+                    if have.is_empty() { "none; only renders record latents".to_string() } else { have.join(", ") }
+                );
+            };
+            columns.push(tr_idx.iter().map(|&i| v[i]).collect::<Vec<f64>>());
+        }
+        net.aux_targets = cols.iter().zip(&columns).map(|(c, v)| qc::model::AuxTarget::fit(c, v)).collect();
+        net.aux_weight = *weight;
+        tr.aux = (0..tr.n()).flat_map(|r| net.aux_targets.iter().zip(&columns).map(move |(t, v)| t.standardise(v[r]) as f32)).collect();
+        eprintln!(
+            "auxiliary targets (weight {weight}): {}",
+            net.aux_targets.iter().map(|t| format!("{} (mean {:.3}, std {:.3})", t.column, t.mean, t.std)).collect::<Vec<_>>().join(", ")
+        );
     }
     net.arch = match arch {
         "compact" => qc::model::Arch::Compact,
