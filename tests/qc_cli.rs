@@ -178,6 +178,23 @@ fn train_learns_auxiliary_targets_from_labels_csv_and_refuses_bad_ones() {
     image::GrayImage::from_pixel(64, 64, image::Luma([120])).save(&img).expect("png");
     let out = mabtwin(&["qc", "classify", "--model", s(&m), s(&img)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // eval scores the auxiliary targets on the evaluated rows and writes them per image.
+    let r = d.path().join("r");
+    let out = mabtwin(&["qc", "eval", "--model", s(&m), "--data", s(&data), "--out", s(&r), "--threads", "1"]);
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && so.contains("auxiliary target radius_px (n="), "{so}{}", String::from_utf8_lossy(&out.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(r.join("metrics.json")).expect("metrics.json")).expect("json");
+    let fits = metrics["aux_targets"].as_array().expect("aux_targets");
+    assert_eq!(fits.len(), 2, "{metrics}");
+    let n = metrics["metrics"]["n"].as_u64().expect("n");
+    for (fit, col) in fits.iter().zip(["radius_px", "n_neighbours"]) {
+        assert_eq!(fit["column"], col);
+        assert_eq!(fit["n"].as_u64(), Some(n));
+        assert!(fit["rmse"].as_f64().is_some_and(|v| v.is_finite() && v >= 0.0) && fit["r2"].as_f64().is_some_and(f64::is_finite), "{fit}");
+    }
+    let aux_csv = std::fs::read_to_string(r.join("aux_predictions.csv")).expect("aux_predictions.csv");
+    assert!(aux_csv.starts_with("file,label,radius_px_true,radius_px_pred,n_neighbours_true,n_neighbours_pred\n"), "{aux_csv}");
+    assert_eq!(aux_csv.lines().count() as u64, n + 1);
     // A column the data do not have: named, with the numeric columns that exist.
     let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--aux-targets", "n_particles"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -396,6 +396,12 @@ fn check_weight_name(mj: &Path, name: &str) -> Result<()> {
 
 /// Logits of `net` for `n` inputs `[n][c][s][s]` in batches of `batch` (eval mode).
 fn net_logits(net: &Net, dev: Device, x: &[f32], n: usize, c: usize, s: usize, batch: usize) -> Result<Tensor> {
+    batched(dev, x, n, c, s, batch, |t| Ok(net.forward_t(t, false)))
+}
+
+/// `f` over `n` inputs laid out `[n][C][S][S]` in `x`, in batches of `batch`, without
+/// gradients, the outputs concatenated on the CPU.
+fn batched(dev: Device, x: &[f32], n: usize, c: usize, s: usize, batch: usize, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
     if x.len() != n * c * s * s {
         return Err(QcError::Shape { expected: format!("[{n}, {c}, {s}, {s}]"), got: format!("{} values", x.len()) });
     }
@@ -406,7 +412,7 @@ fn net_logits(net: &Net, dev: Device, x: &[f32], n: usize, c: usize, s: usize, b
             let t = Tensor::f_from_slice(&x[start * c * s * s..(start + m) * c * s * s])?
                 .f_view([m as i64, c as i64, s as i64, s as i64])?
                 .f_to_device(dev)?;
-            outs.push(net.forward_t(&t, false).f_to_device(Device::Cpu)?);
+            outs.push(f(&t)?.f_to_device(Device::Cpu)?);
         }
         Ok(())
     })?;
@@ -522,6 +528,21 @@ impl Classifier {
     /// [`Classifier::predict_proba`], not from these.
     pub fn logits(&self, x: &[f32], n: usize, batch: usize) -> Result<Tensor> {
         net_logits(&self.net, self.vs.device(), x, n, self.n_channels(), self.meta.input_size, batch)
+    }
+
+    /// The primary network's auxiliary-target predictions ([`NetConfig::aux_targets`]) in the
+    /// targets' own units, `[n][k]`; an error when the model was trained without them.
+    pub fn predict_aux(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
+        let targets = &self.meta.net.aux_targets;
+        if targets.is_empty() {
+            return Err(QcError::InvalidConfig("the model has no auxiliary targets (train with --aux-targets)".into()));
+        }
+        let (c, s) = (self.n_channels(), self.meta.input_size);
+        let out = batched(self.vs.device(), x, n, c, s, batch, |t| {
+            self.net.forward_with_aux(t, false).1.ok_or_else(|| QcError::InvalidConfig("the network has no auxiliary head".into()))
+        })?;
+        let flat = Vec::<f32>::try_from(out.f_flatten(0, -1)?)?;
+        Ok(flat.chunks(targets.len()).map(|row| row.iter().zip(targets).map(|(&v, t)| f64::from(v) * t.std + t.mean).collect()).collect())
     }
 
     /// Logits and temperature of network `k` (0 = the primary network, k ≥ 1 the further

@@ -392,6 +392,14 @@ fn an_auxiliary_head_learns_its_target_round_trips_and_leaves_the_classes_alone(
     let aux = Vec::<f32>::try_from(aux.expect("aux head").flatten(0, -1)).expect("vec");
     let mse = aux.iter().zip(&va.y).map(|(p, &y)| (f64::from(*p) - target.standardise(y as f64)).powi(2)).sum::<f64>() / n as f64;
     assert!(mse < 0.5, "held-out auxiliary MSE {mse} (standardised) should be well below the variance (1)");
+    // predict_aux gives the same predictions in the target's own units.
+    let own = a.model.predict_aux(&va.x, va.n(), 32).expect("predict_aux");
+    assert_eq!(own.len(), va.n());
+    for (row, z) in own.iter().zip(&aux) {
+        assert_eq!(row.len(), 1);
+        assert!((row[0] - (f64::from(*z) * target.std + target.mean)).abs() < 1e-5, "{row:?} vs {z}");
+    }
+    assert!(Classifier::new(tiny_meta(Task::Trypan, [8, 16, 16, 32]), tch::Device::Cpu).predict_aux(&va.x, va.n(), 32).is_err(), "no aux head");
     // The class logits are the plain forward pass's.
     let plain = tch::no_grad(|| tch::nn::ModuleT::forward_t(&a.model.net, &x, false));
     assert!(logits.allclose(&plain, 1e-6, 1e-6, false));

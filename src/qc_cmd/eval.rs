@@ -75,6 +75,11 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
             "note": "mean calibrated probability over the 8 rotations/flips of each image (reported only; qc classify uses one view)"},
         "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
     });
+    let files: Vec<String> = ev_idx.iter().map(|&i| display_relative(&p.set.files[i], data)).collect();
+    let aux = aux_targets_report(&model, &ev, &ev_idx, &p.set, &files, &y, &p.classes, out)?;
+    if !aux.is_empty() {
+        json["aux_targets"] = serde_json::to_value(&aux)?;
+    }
     if let Some(d) = &difficulty {
         let mut v = serde_json::to_value(d)?;
         v["binning"] = DIFFICULTY_BINNING.into();
@@ -99,7 +104,6 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
         rc.push_str(&format!("{a},{acc:.6}\n"));
     }
     qc::io::write_file(&out.join("rotation.csv"), rc.as_bytes())?;
-    let files: Vec<String> = ev_idx.iter().map(|&i| display_relative(&p.set.files[i], data)).collect();
     qc::io::write_file(&out.join("predictions.csv"), predictions_csv(&files, &y, &probs, &p.classes).as_bytes())?;
     if model.n_networks() > 1 {
         let accs: Vec<String> = per_network.iter().map(|a| format!("{a:.4}")).collect();
@@ -126,7 +130,71 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
             accs(&d.photons_at_background)
         );
     }
+    for a in &aux {
+        println!("auxiliary target {} (n={}): RMSE {:.4}, MAE {:.4}, R² {:.4} (aux_predictions.csv)", a.column, a.n, a.rmse, a.mae, a.r2);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How well a model trained with `--aux-targets` predicts each target on the evaluated rows.
+#[derive(Debug, serde::Serialize)]
+struct AuxTargetFit {
+    column: String,
+    n: usize,
+    rmse: f64,
+    mae: f64,
+    r2: f64,
+}
+
+/// For a model with auxiliary targets: each target the data's labels.csv has, predicted on the
+/// evaluated rows, scored (RMSE, MAE, R²) and written per image to `aux_predictions.csv`
+/// (`file,label` then `COL_true,COL_pred` per target). Targets the data lack are named and
+/// skipped; a model without auxiliary targets gives an empty list and no file.
+#[allow(clippy::too_many_arguments)]
+fn aux_targets_report(
+    model: &qc::model::Classifier,
+    ev: &qc::train::Tensors,
+    ev_idx: &[usize],
+    set: &qc::io::LabelledSet,
+    files: &[String],
+    y: &[usize],
+    classes: &[String],
+    out: &Path,
+) -> Result<Vec<AuxTargetFit>> {
+    let targets = &model.meta.net.aux_targets;
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pred = model.predict_aux(&ev.x, ev.n(), 64)?;
+    let mut fits = Vec::new();
+    let mut cols: Vec<(usize, Vec<f64>)> = Vec::new();
+    for (k, t) in targets.iter().enumerate() {
+        let Some(v) = set.numeric_column(&t.column) else {
+            println!("auxiliary target {} not scored: the data's labels.csv has no numeric `{}` column", t.column, t.column);
+            continue;
+        };
+        let truth: Vec<f64> = ev_idx.iter().map(|&i| v[i]).collect();
+        let p: Vec<f64> = pred.iter().map(|row| row[k]).collect();
+        fits.push(AuxTargetFit { column: t.column.clone(), n: truth.len(), rmse: twin::metrics::rmse(&truth, &p), mae: twin::metrics::mae(&truth, &p), r2: twin::metrics::r2(&truth, &p) });
+        cols.push((k, truth));
+    }
+    if fits.is_empty() {
+        return Ok(fits);
+    }
+    let mut csv = String::from("file,label");
+    for (k, _) in &cols {
+        csv.push_str(&format!(",{0}_true,{0}_pred", targets[*k].column));
+    }
+    csv.push('\n');
+    for (r, file) in files.iter().enumerate() {
+        csv.push_str(&format!("{},{}", csv_field(file), csv_field(&classes[y[r]])));
+        for (k, truth) in &cols {
+            csv.push_str(&format!(",{},{:.6}", truth[r], pred[r][*k]));
+        }
+        csv.push('\n');
+    }
+    qc::io::write_file(&out.join("aux_predictions.csv"), csv.as_bytes())?;
+    Ok(fits)
 }
 
 /// A path as the user would read it: relative to the data folder when it lies inside it.
