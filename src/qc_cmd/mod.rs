@@ -120,8 +120,9 @@ pub enum QcCommand {
         aux_weight: Option<f64>,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
-    /// confusion.csv/.png, rotation.csv and, for renders, difficulty.csv (accuracy per tercile
-    /// of blur and of photons at background).
+    /// confusion.csv/.png, rotation.csv, predictions.csv and, for renders, difficulty.csv
+    /// (accuracy per tercile of blur and of photons at background); for a model trained with
+    /// --aux-targets, aux_predictions.csv and each target's RMSE, MAE and R² in metrics.json.
     Eval {
         #[arg(long)]
         model: PathBuf,
