@@ -215,12 +215,9 @@ fn read_labels_csv(dir: &Path, csv_path: &Path, out: &mut LabelledSet) -> Result
         let rec = rec.map_err(|e| QcError::format(csv_path, e.to_string()))?;
         for (i, _, values) in &mut numeric {
             let cell = rec.get(*i).and_then(|c| c.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
-            let kept = match cell {
-                Some(v) => values.as_mut().map(|vs| vs.push(v)).is_some(),
-                None => false,
-            };
-            if !kept {
-                *values = None;
+            match (cell, values.as_mut()) {
+                (Some(v), Some(vs)) => vs.push(v),
+                _ => *values = None,
             }
         }
         let file = dir.join(rec.get(fi).unwrap_or_default());
@@ -311,16 +308,14 @@ pub fn load_dataset(dir: &Path) -> Result<LabelledSet> {
         out.splits = sel(&out.splits);
         out.groups = sel(&out.groups);
         out.files = keep.iter().map(|&i| out.files[i].clone()).collect();
+        let sel = |v: &Vec<f64>| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
         if let Some(d) = out.difficulty.as_mut() {
-            let sel = |v: &Vec<f64>| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
             *d = RowDifficulty { blur_px: sel(&d.blur_px), photons_at_background: sel(&d.photons_at_background) };
         }
         for (_, v) in &mut out.numeric_columns {
-            *v = keep.iter().map(|&i| v[i]).collect();
+            *v = sel(v);
         }
-        if let Some(sp) = out.spectral.take() {
-            let per = sp.len() / (keep.len().max(1));
-            let _ = per;
+        if out.spectral.is_some() {
             return Err(QcError::format(dir, "rows without labels in a spectral set are not supported"));
         }
     }

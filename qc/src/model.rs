@@ -81,8 +81,8 @@ impl AuxTarget {
     pub fn fit(column: &str, values: &[f64]) -> Self {
         let n = values.len().max(1) as f64;
         let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-        let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        let sd = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+        let std = if sd > 1e-12 { sd } else { 1.0 };
         Self { column: column.to_string(), mean, std }
     }
     pub fn standardise(&self, v: f64) -> f64 {

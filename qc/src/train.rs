@@ -198,11 +198,8 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
         return Err(QcError::Empty { what: "training or validation set" });
     }
     let n_aux = meta.net.aux_targets.len();
-    if n_aux > 0 && train.aux.len() != train.n() * n_aux {
-        return Err(QcError::Shape { expected: format!("train auxiliary targets: [{}, {n_aux}]", train.n()), got: format!("{} values", train.aux.len()) });
-    }
-    if n_aux == 0 && !train.aux.is_empty() {
-        return Err(QcError::Shape { expected: "no auxiliary targets (the net has no auxiliary head)".into(), got: format!("{} values", train.aux.len()) });
+    if train.aux.len() != train.n() * n_aux {
+        return Err(QcError::Shape { expected: format!("train auxiliary targets: [{}, {n_aux}] (one per row and net target)", train.n()), got: format!("{} values", train.aux.len()) });
     }
     if let Some(problem) = meta.net.problem() {
         return Err(QcError::InvalidConfig(problem));
