@@ -6,6 +6,9 @@ Joins REPORT_DIR/predictions.csv with DATA_DIR/labels.csv (a `mabtwin qc render
 --task microcarrier` folder) on `file` and prints, for each bead class, its recall, what it is
 taken for, and its recall in each tercile of blur_px, photons_at_background, n_particles,
 dead_frac and coverage (edges: the class's own values at ranks n/3 and 2n/3; v <= edge 1, <= edge 2, above).
+When REPORT_DIR has aux_predictions.csv (a model trained with --aux-targets) it also prints,
+per class and target, the within-class correlation of predicted and true values and their
+means on the images classified right and wrong.
 Standard library only; an analysis aid, not part of the product or of `make test`.
 """
 import collections
@@ -34,3 +37,28 @@ for cls in ['contaminated', 'dead_dominant', 'good', 'under_confluent', 'aggrega
             x = float(l[v]); k = 0 if x <= a else (1 if x <= b else 2)
             bins[k].append(p['predicted'] == cls)
         print(f'   {v:24s} edges {a:9.3f} {b:9.3f}  recall ' + ' / '.join(f'{sum(x)/max(1,len(x)):.2f}' for x in bins))
+
+# A model trained with --aux-targets: how well its head predicts each latent within each class,
+# and the mean true and predicted values on the images the classifier gets right and wrong.
+import os
+aux_path = f'{rep}/aux_predictions.csv'
+if os.path.exists(aux_path):
+    aux = list(csv.DictReader(open(aux_path)))
+    ok = {p['file']: p['predicted'] == p['label'] for p in pred}
+    targets = [c[:-5] for c in aux[0] if c.endswith('_true')]
+    def corr(a, b):
+        n = len(a); ma = sum(a) / n; mb = sum(b) / n
+        cov = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+        va = sum((x - ma) ** 2 for x in a); vb = sum((y - mb) ** 2 for y in b)
+        return cov / (va * vb) ** 0.5 if va > 0 and vb > 0 else float('nan')
+    print('auxiliary head (aux_predictions.csv): within-class correlation; mean true / predicted on hits and misses')
+    for cls in ['contaminated', 'dead_dominant', 'good', 'under_confluent', 'aggregated']:
+        sub = [r for r in aux if r['label'] == cls]
+        for t in targets:
+            tv = [float(r[f'{t}_true']) for r in sub]; pv = [float(r[f'{t}_pred']) for r in sub]
+            parts = []
+            for name, want in [('hits', True), ('misses', False)]:
+                s = [(a, b) for a, b, r in zip(tv, pv, sub) if ok[r['file']] == want]
+                if s:
+                    parts.append(f'{name} {len(s)}: {sum(a for a, _ in s) / len(s):.3f} / {sum(b for _, b in s) / len(s):.3f}')
+            print(f'   {cls:16s} {t:12s} corr {corr(tv, pv):.2f}; ' + '; '.join(parts))
