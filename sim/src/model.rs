@@ -177,6 +177,8 @@ pub struct VesselModel {
     pub pluronic: bool,
     /// Temperature time constant, h.
     pub tau_temp_h: f64,
+    /// [`Geometry::kla_prefactor_per_h`] of this vessel and sparger, 1/h.
+    pub kla_prefactor_per_h: f64,
 }
 
 impl VesselModel {
@@ -190,6 +192,7 @@ impl VesselModel {
             scale_physics: vessel.scale_physics,
             pluronic: vessel.pluronic,
             tau_temp_h,
+            kla_prefactor_per_h: geometry.kla_prefactor_per_h(vessel.sparger),
         }
     }
 }
@@ -293,6 +296,54 @@ pub struct CultureModel {
     pub inputs: SegmentInputs,
     /// Contaminant growth parameters (fault): max rate 1/h; 0 when no contamination.
     pub contaminant_mu_max_per_h: f64,
+    /// The temperature-only terms of the last evaluation (see [`CultureModel::temp_terms`]).
+    pub temp_cache: TempCache,
+}
+
+/// Solubilities and temperature factors: functions of the liquid temperature only, five
+/// `exp`/`powf` calls per evaluation. The liquid temperature sits bit-for-bit at its
+/// setpoint for most of a run, so the right-hand side keeps the last result and reuses it
+/// when the temperature is the same `f64`: results are bit-identical to recomputing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TempTerms {
+    pub s_o2: f64,
+    pub s_co2: f64,
+    pub theta_m: f64,
+    pub theta_d: f64,
+    pub theta_acidic: f64,
+}
+
+impl TempTerms {
+    pub fn at(t_l: f64) -> Self {
+        Self {
+            s_o2: physics::s_o2_mm_per_atm(t_l),
+            s_co2: physics::s_co2_mm_per_atm(t_l),
+            // θ^(T−37) as exp((T−37)·ln θ): one `exp` instead of a `powf` (the logarithms
+            // of the constants fold at compile time).
+            theta_m: ((t_l - 37.0) * 1.048_f64.ln()).exp(),
+            theta_d: ((t_l - 37.0) * 1.10_f64.ln()).exp(),
+            theta_acidic: ((t_l - 37.0) * THETA_ACIDIC.ln()).exp(),
+        }
+    }
+}
+
+/// One-entry memo of [`TempTerms`] keyed by the temperature's bits.
+#[derive(Debug, Clone, Default)]
+pub struct TempCache(std::cell::Cell<Option<(u64, TempTerms)>>);
+
+impl TempCache {
+    /// [`TempTerms::at`] through the memo.
+    pub fn terms(&self, t_l: f64) -> TempTerms {
+        let key = t_l.to_bits();
+        match self.0.get() {
+            Some((k, terms)) if k == key => terms,
+            _ => {
+                let terms = TempTerms::at(t_l);
+                self.0.set(Some((key, terms)));
+                terms
+            }
+        }
+    }
 }
 
 /// Rates and loop outputs at one state (intermediate of the right-hand side).
@@ -350,6 +401,10 @@ impl CultureModel {
         }
     }
 
+    fn temp_terms(&self, t_l: f64) -> TempTerms {
+        self.temp_cache.terms(t_l)
+    }
+
     fn rates(&self, t_h: f64, y: &StateVec) -> Rates {
         let p = &self.params;
         let inp = &self.inputs;
@@ -366,8 +421,7 @@ impl CultureModel {
         let t_l = y[ix::T_L];
         let t_ad = y[ix::T_AD];
 
-        let s_o2 = physics::s_o2_mm_per_atm(t_l);
-        let s_co2 = physics::s_co2_mm_per_atm(t_l);
+        let TempTerms { s_o2, s_co2, theta_m, theta_d, .. } = self.temp_terms(t_l);
         let alpha_co2 = s_co2 / 760.0;
         let ph = 6.1 + (alk / co2).log10();
         let pco2 = co2 / alpha_co2;
@@ -380,8 +434,6 @@ impl CultureModel {
         let f_do = dox / (0.002 + dox) / (1.0 + (pos(do_pct - 150.0) / 100.0).powi(2));
         let f_osm = 1.0 / (1.0 + (pos(osm - 320.0) / p.k_osm_mosm).powi(2));
         let f_co2 = 1.0 / (1.0 + (pos(pco2 - 50.0) / 160.0).powi(2));
-        let theta_m = 1.048_f64.powf(t_l - 37.0);
-        let theta_d = 1.10_f64.powf(t_l - 37.0);
 
         // Lumped inhibitory by-product (Richelle 2022): Hill inhibition of growth and a
         // matching death term, so growth stops and the culture declines after its peak.
@@ -528,7 +580,11 @@ impl CultureModel {
         let p_mean = physics::mean_pressure_atm(g.height_at_m(v));
         let kla_o2 = vm
             .kla_o2_override_per_h
-            .unwrap_or_else(|| g.kla_o2_per_h(vm.sparger, q_l_per_min, t_l, p_mean) * agitation_multiplier.powf(0.4));
+            .unwrap_or_else(|| {
+                let kla = vm.kla_prefactor_per_h * g.kla_gas_factor(q_l_per_min, t_l, p_mean);
+                // The third DO stage is idle in most runs: skip its `powf` (1^0.4 = 1 exactly).
+                if agitation_multiplier == 1.0 { kla } else { kla * agitation_multiplier.powf(0.4) }
+            });
         let kla_co2 = 0.9 * kla_o2;
         let g_mol_per_h = q_l_per_min * 60.0 / physics::MOLAR_VOLUME_L_PER_MOL;
         let sparge = |kla: f64, s: f64, y_in: f64, c: f64| -> f64 {
@@ -623,7 +679,7 @@ impl CultureModel {
         dy[ix::P_GAL] = r.g_gal * r.qp * xv - d * y[ix::P_GAL];
         let t_l = y[ix::T_L];
         dy[ix::P_AC] = 0.15 * r.qp * xv
-            + 0.002 * THETA_ACIDIC.powf(t_l - 37.0) * (1.0 + glc / 50.0) * (y[ix::P] - y[ix::P_AC]).max(0.0)
+            + 0.002 * self.temp_terms(t_l).theta_acidic * (1.0 + glc / 50.0) * (y[ix::P] - y[ix::P_AC]).max(0.0)
             - d * y[ix::P_AC];
         dy[ix::DO] = r.otr - r.our - d * y[ix::DO];
         dy[ix::CO2] = cer + r_acid - r.base / 2.0 + r.ctr - d * y[ix::CO2];
@@ -701,6 +757,20 @@ mod tests {
         }
         assert_eq!(ctmi(27.0, 28.0, 37.0, 41.0), 0.0);
         assert_eq!(cpm(8.0, 6.36, 7.15, 7.94), 0.0);
+    }
+
+    #[test]
+    fn temperature_terms_memo_is_exact_and_theta_matches_powf() {
+        let cache = TempCache::default();
+        for t in [37.0, 37.0, 33.0, 36.999_999_999, 37.0, 41.5, 28.25, 28.25] {
+            let got = cache.terms(t);
+            assert_eq!(got, TempTerms::at(t), "memo at {t}");
+            for (theta, base) in [(got.theta_m, 1.048_f64), (got.theta_d, 1.10), (got.theta_acidic, THETA_ACIDIC)] {
+                let want = base.powf(t - 37.0);
+                assert!((theta - want).abs() <= 4.0 * f64::EPSILON * want, "θ {base} at {t}: {theta} vs {want}");
+            }
+        }
+        assert_eq!(cache.terms(37.0).theta_m, 1.0);
     }
 
     #[test]

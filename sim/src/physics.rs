@@ -129,8 +129,18 @@ impl Geometry {
     /// Oxygen kLa (1/h) at gas flow `gas_l_per_min_stp`, liquid volume `volume_l`, van't
     /// Riet (coalescing): kLa[1/s] = f_sp·0.026·(P/V)^0.4·v_s^0.5.
     pub fn kla_o2_per_h(&self, sparger: Sparger, gas_l_per_min_stp: f64, temp_c: f64, p_mean_atm: f64) -> f64 {
-        let v_s = superficial_velocity_m_per_s(gas_l_per_min_stp, temp_c, p_mean_atm, self.cross_section_m2);
-        sparger_factor(sparger) * 0.026 * self.power_per_volume_w_per_m3.powf(0.4) * v_s.max(0.0).sqrt() * 3600.0
+        self.kla_prefactor_per_h(sparger) * self.kla_gas_factor(gas_l_per_min_stp, temp_c, p_mean_atm)
+    }
+
+    /// The part of [`Geometry::kla_o2_per_h`] fixed by the vessel, 1/h: f_sp·0.026·(P/V)^0.4·3600.
+    /// Hoisted out of the right-hand side (one `powf` per run instead of per evaluation).
+    pub fn kla_prefactor_per_h(&self, sparger: Sparger) -> f64 {
+        sparger_factor(sparger) * 0.026 * self.power_per_volume_w_per_m3.powf(0.4) * 3600.0
+    }
+
+    /// The gas-flow part of [`Geometry::kla_o2_per_h`]: v_s^0.5 (v_s in m/s).
+    pub fn kla_gas_factor(&self, gas_l_per_min_stp: f64, temp_c: f64, p_mean_atm: f64) -> f64 {
+        superficial_velocity_m_per_s(gas_l_per_min_stp, temp_c, p_mean_atm, self.cross_section_m2).max(0.0).sqrt()
     }
 
     /// Surface-aeration kLa (1/h) at the current volume.

@@ -29,14 +29,24 @@ impl Runner<'_> {
             0.2,
             10.0,
             span.min(OUTPUT_INTERVAL_H),
-            0.0,
+            // Warm start: the last full step of the previous segment (0 = Dopri5's own
+            // initial-step estimate, two extra evaluations, used for the first segment).
+            // The step is stability-limited by the DO loop, so the previous one is a good
+            // guess; the error test still rejects it where an event changed the dynamics.
+            self.h_warm.min(span),
             1_000_000,
             // Stiffness detection off: crashes (contamination, anoxia) are briefly stiff and
             // explicit steps still get through them; step collapse is reported instead.
             u32::MAX,
             OutputType::Sparse,
         );
-        solver.integrate().map_err(|e| SimError::Solver { t_h: self.t_h, message: e.to_string() })?;
+        let stats = solver.integrate().map_err(|e| SimError::Solver { t_h: self.t_h, message: e.to_string() })?;
+        self.solver_stats.add(&stats);
+        let xs = solver.x_out();
+        // The segment's last step is cut to land on `t_end`; the one before is a full step.
+        if xs.len() >= 3 {
+            self.h_warm = xs[xs.len() - 2] - xs[xs.len() - 3];
+        }
         let y_new = *solver.y_out().last().ok_or_else(|| SimError::Solver { t_h: self.t_h, message: "no output".into() })?;
         check_state(t_end, &y_new)?;
         self.y = y_new;
@@ -192,6 +202,23 @@ fn check_state(t_h: f64, y: &StateVec) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each segment costs 1 evaluation (first stage) + 6 per attempted step, plus 2 when
+    /// Dopri5 estimates the initial step itself. With the warm start only the first segment
+    /// pays those 2 (a rejected first step of a segment is not in `rejected_steps`, so the
+    /// count is a bound, not an identity).
+    #[test]
+    fn solver_work_is_reported_and_segments_start_warm() {
+        let mut s = crate::scenario::Scenario::default();
+        s.sensors.profile = crate::scenario::SensorProfile::None;
+        let (v, _) = crate::scenario::validate(s).expect("valid");
+        let (_, ledger) = crate::run::simulate_with_ledger(&v).expect("runs");
+        let st = ledger.solver;
+        assert_eq!(st.segments, 14 * 24 * 4, "one segment per 15-min output: {st:?}");
+        let per_step = 6 * (st.accepted_steps + st.rejected_steps) + st.segments;
+        assert!(st.rhs_evaluations >= per_step + 2, "{st:?}");
+        assert!(st.rhs_evaluations < per_step + 2 * st.segments, "initial-step estimate paid per segment: {st:?}");
+    }
 
     #[test]
     fn non_finite_and_negative_states_are_errors_naming_time_and_state() {

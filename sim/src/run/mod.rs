@@ -72,6 +72,27 @@ pub struct Ledger {
     pub final_cells_e9: f64,
     pub cells_grown_e9: f64,
     pub cells_lysed_e9: f64,
+    /// Work done by the ODE solver over the run (zero for the reference presets and the
+    /// prototype fidelity, which use their own integrators).
+    pub solver: SolverStats,
+}
+
+/// Dopri5 work summed over the integration segments of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SolverStats {
+    pub rhs_evaluations: u64,
+    pub accepted_steps: u64,
+    pub rejected_steps: u64,
+    pub segments: u64,
+}
+
+impl SolverStats {
+    fn add(&mut self, s: &ode_solvers::dop_shared::Stats) {
+        self.rhs_evaluations += u64::from(s.num_eval);
+        self.accepted_steps += u64::from(s.accepted_steps);
+        self.rejected_steps += u64::from(s.rejected_steps);
+        self.segments += 1;
+    }
 }
 
 /// The solver state plus everything outside the ODE that changes at events.
@@ -102,6 +123,9 @@ struct Runner<'a> {
     events: Vec<Event>,
     mfc_offset: f64,
     initial_cells_e9: f64,
+    /// Initial step of the next segment, h (0: let Dopri5 estimate it).
+    h_warm: f64,
+    solver_stats: SolverStats,
 }
 
 /// Simulate a validated scenario with its own seed.
@@ -145,6 +169,7 @@ pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Le
         final_cells_e9: (y[ix::XV] + y[ix::XD]) * y[ix::V],
         cells_grown_e9: y[ix::CUM_GROWTH],
         cells_lysed_e9: y[ix::CUM_LYSIS],
+        solver: runner.solver_stats,
         ..runner.ledger
     };
     Ok((
@@ -243,6 +268,7 @@ impl<'a> Runner<'a> {
                 extra_death_per_h: 0.0,
             },
             contaminant_mu_max_per_h: 0.0,
+            temp_cache: crate::model::TempCache::default(),
         };
         let mut misc_rng = stream_rng(s.seed, Stream::OnlineGas);
         let mfc_offset = (misc_rng.random::<f64>() * 2.0 - 1.0) * sensors::MFC_OFFSET_FS * sensors::profile_factor(profile);
@@ -258,6 +284,8 @@ impl<'a> Runner<'a> {
             faults,
             glucose_rate: s.feeds.iter().map(|f| f.glucose_g_per_l_per_d).collect(),
             ph_correction: 0.0,
+            h_warm: 0.0,
+            solver_stats: SolverStats::default(),
             temp: OnlineChannel::new(s.seed, Stream::OnlineTemp, sensors::TEMP, profile),
             ph: OnlineChannel::new(s.seed, Stream::OnlinePh, sensors::PH, profile),
             dox: OnlineChannel::new(s.seed, Stream::OnlineDo, sensors::DO, profile),
