@@ -5,7 +5,7 @@ Usage: python3 scripts/qc_errors_by_latent.py REPORT_DIR DATA_DIR
 Joins REPORT_DIR/predictions.csv with DATA_DIR/labels.csv (a `mabtwin qc render
 --task microcarrier` folder) on `file` and prints, for each bead class, its recall, what it is
 taken for, and its recall in each tercile of blur_px, photons_at_background, n_particles,
-dead_frac and coverage (edges: the class's own values at ranks n/3 and 2n/3; v <= edge 1, <= edge 2, above).
+dead_frac, coverage, particle_snr and n_particles_snr_ge_3 (the last two: renders since session 18; edges: the class's own values at ranks n/3 and 2n/3; v <= edge 1, <= edge 2, above).
 When REPORT_DIR has aux_predictions.csv (a model trained with --aux-targets) it also prints,
 per class and target, the within-class correlation of predicted and true values and their
 means on the images classified right and wrong.
@@ -21,6 +21,8 @@ rep, data = sys.argv[1], sys.argv[2]
 lab = {r['file']: r for r in csv.DictReader(open(f'{data}/labels.csv'))}
 pred = list(csv.DictReader(open(f'{rep}/predictions.csv')))
 rows = [(lab[p['file']], p) for p in pred]
+LATENTS = ['blur_px', 'photons_at_background', 'n_particles', 'dead_frac', 'coverage',
+           'particle_snr', 'n_particles_snr_ge_3']
 def terc(vals):
     s = sorted(vals); n = len(s)
     return s[n//3], s[2*n//3]
@@ -29,7 +31,9 @@ for cls in ['contaminated', 'dead_dominant', 'good', 'under_confluent', 'aggrega
     ok = sum(p['predicted'] == cls for _, p in sub)
     conf = collections.Counter(p['predicted'] for _, p in sub if p['predicted'] != cls)
     print(f'{cls}: recall {ok/len(sub):.3f} (n {len(sub)}); mistaken for {dict(conf)}')
-    for v in ['blur_px', 'photons_at_background', 'n_particles', 'dead_frac', 'coverage']:
+    for v in LATENTS:
+        if v not in sub[0][0]:
+            continue  # a render from before the column existed
         vals = [float(l[v]) for l, _ in sub]
         a, b = terc(vals)
         bins = [[], [], []]

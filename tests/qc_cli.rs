@@ -122,12 +122,13 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
     let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "160", "--seed", "4", "--out", s(&data)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let m = d.path().join("m");
-    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--widths", "8,12,16,24", "--blocks", "2", "--full-res-stem", "4"]);
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--no-spectral", "--threads", "1", "--widths", "8,12,16,24", "--blocks", "2", "--full-res-stem", "4", "--space-to-depth"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
     assert_eq!(meta["net"]["widths"], serde_json::json!([8, 12, 16, 24]), "{meta}");
     assert_eq!(meta["net"]["blocks_per_stage"], 2, "{meta}");
     assert_eq!(meta["net"]["full_res_stem"], 4, "{meta}");
+    assert_eq!(meta["net"]["space_to_depth"], true, "{meta}");
     // The saved shape is the one that is loaded: the model classifies.
     let img = d.path().join("x.png");
     image::GrayImage::from_pixel(64, 64, image::Luma([120])).save(&img).expect("png");
@@ -150,6 +151,8 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
         (vec!["--full-res-stem", "2"], "`2` is not 0 (no full-resolution stem) or a channel count in 4..=64"),
         (vec!["--full-res-stem", "many"], "--full-res-stem"),
         (vec!["--arch", "resnet50", "--full-res-stem", "8"], "shape the compact net"),
+        (vec!["--arch", "resnet50", "--space-to-depth"], "shape the compact net"),
+        (vec!["--space-to-depth", "--stem-stride", "1"], "cannot be combined with --stem-stride 1"),
     ] {
         let mut a = vec!["qc", "train", "--data", s(&none), "--out", s(&m)];
         a.extend(args.iter().copied());

@@ -21,6 +21,7 @@ fn main() {
         ("widths 24/48/96/192, stride 2", NetConfig { widths: [24, 48, 96, 192], ..base.clone() }),
         ("widths 32/64/128/256, stride 2", NetConfig { widths: [32, 64, 128, 256], ..base.clone() }),
         ("2 blocks per stage, stride 2", NetConfig { blocks_per_stage: 2, ..base.clone() }),
+        ("2 blocks per stage, space-to-depth stem", NetConfig { blocks_per_stage: 2, space_to_depth: true, ..base.clone() }),
         ("default widths, stride 1", NetConfig { stem_stride: 1, ..base.clone() }),
         ("2 blocks per stage, stride 2, full-res stem 8", NetConfig { blocks_per_stage: 2, full_res_stem: 8, ..base.clone() }),
         ("2 blocks per stage, stride 2, full-res stem 16", NetConfig { blocks_per_stage: 2, full_res_stem: 16, ..base.clone() }),

@@ -49,6 +49,13 @@ pub struct NetConfig {
     /// (BENCHMARKS.md, session 16); `stem_stride 1` runs the whole net at full resolution.
     #[serde(default)]
     pub full_res_stem: i64,
+    /// Space-to-depth stem (compact, stride 2 only): the stem's halving of the resolution is
+    /// a lossless 2x2 pixel unshuffle (C channels at H×W → 4C at H/2×W/2) followed by a
+    /// stride-1 3x3 convolution, instead of a stride-2 3x3 convolution that samples every
+    /// second position. Every sub-pixel phase of a faint spot reaches the first filters.
+    /// False for every model saved before it existed. Needs even image sides.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub space_to_depth: bool,
     pub dropout: f64,
     /// Auxiliary regression targets learned beside the classes during training (render
     /// latents such as `n_particles`, read from `labels.csv`); empty for none (the default,
@@ -103,6 +110,7 @@ impl NetConfig {
             blocks_per_stage: 1,
             stem_stride: 2,
             full_res_stem: 0,
+            space_to_depth: false,
             dropout: 0.2,
             aux_targets: Vec::new(),
             aux_weight: 0.0,
@@ -128,6 +136,9 @@ impl NetConfig {
         }
         if self.full_res_stem != 0 && self.arch != Arch::Compact {
             return Some("a full-resolution stem is an option of the compact net only".into());
+        }
+        if self.space_to_depth && (self.arch != Arch::Compact || self.stem_stride != 2) {
+            return Some("a space-to-depth stem is an option of the compact net with stem stride 2 only".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Some(format!("dropout {} is outside [0, 1)", self.dropout));
@@ -258,6 +269,8 @@ pub struct Net {
     /// Optional stride-1 convolution before the stem ([`NetConfig::full_res_stem`]).
     pre_stem: Option<(nn::Conv2D, nn::BatchNorm)>,
     stem: nn::Conv2D,
+    /// [`NetConfig::space_to_depth`]: unshuffle 2x2 before the (then stride-1) stem.
+    space_to_depth: bool,
     stem_bn: nn::BatchNorm,
     blocks: Vec<Block>,
     fc: nn::Linear,
@@ -276,7 +289,11 @@ impl Net {
                     (conv(p / "pre_stem", cfg.in_channels, cfg.full_res_stem, 3, 1), nn::batch_norm2d(p / "pre_stem_bn", cfg.full_res_stem, Default::default()))
                 });
                 let stem_in = if pre_stem.is_some() { cfg.full_res_stem } else { cfg.in_channels };
-                let stem = conv(p / "stem", stem_in, cfg.widths[0], 3, cfg.stem_stride);
+                let stem = if cfg.space_to_depth {
+                    conv(p / "stem", 4 * stem_in, cfg.widths[0], 3, 1)
+                } else {
+                    conv(p / "stem", stem_in, cfg.widths[0], 3, cfg.stem_stride)
+                };
                 let mut cin = cfg.widths[0];
                 for (s, &w) in cfg.widths.iter().enumerate() {
                     for b in 0..cfg.blocks_per_stage.max(1) {
@@ -288,6 +305,7 @@ impl Net {
                 Self {
                     pre_stem,
                     stem,
+                    space_to_depth: cfg.space_to_depth,
                     stem_bn: nn::batch_norm2d(p / "stem_bn", cfg.widths[0], Default::default()),
                     blocks,
                     fc: nn::linear(p / "fc", cin, cfg.n_classes, Default::default()),
@@ -308,6 +326,7 @@ impl Net {
                 Self {
                     pre_stem: None,
                     stem,
+                    space_to_depth: false,
                     stem_bn: nn::batch_norm2d(p / "stem_bn", 64, Default::default()),
                     blocks,
                     fc: nn::linear(p / "fc", cin, cfg.n_classes, Default::default()),
@@ -330,6 +349,9 @@ impl Net {
             Some((c, b)) => xs.apply(c).apply_t(b, train).relu(),
             None => xs.shallow_clone(),
         };
+        if self.space_to_depth {
+            h = h.pixel_unshuffle(2);
+        }
         h = h.apply(&self.stem).apply_t(&self.stem_bn, train).relu();
         for b in &self.blocks {
             h = b.forward(&h, train);

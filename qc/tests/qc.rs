@@ -235,6 +235,47 @@ fn full_res_stem_round_trips_and_old_sidecars_load_without_it() {
     assert_eq!(logits(&back), logits(&plain));
 }
 
+/// The space-to-depth stem: a 2x2 unshuffle before a stride-1 stem. Its weights round-trip,
+/// the stem takes 4x the input channels (the only parameter change), the output keeps the
+/// stride-2 net's shape, old sidecars load as "no unshuffle", and its weights are refused
+/// under a sidecar that lacks the field.
+#[test]
+fn space_to_depth_stem_round_trips_and_old_sidecars_load_without_it() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let data = trypan_tensors(1, 0, 6);
+    tch::manual_seed(5);
+    let plain = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
+    let mut meta = tiny_meta(Task::Trypan, [8, 8, 16, 16]);
+    meta.net.space_to_depth = true;
+    tch::manual_seed(5);
+    let m = Classifier::new(meta, tch::Device::Cpu);
+    assert_eq!(m.n_parameters(), plain.n_parameters() + 8 * 9 * (4 - 1));
+    let logits = |c: &Classifier| Vec::<f32>::try_from(c.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
+    let out = logits(&m);
+    assert_eq!(out.len(), 6 * 2);
+    assert!(out.iter().all(|v| v.is_finite()));
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
+    assert!(back.meta.net.space_to_depth);
+    assert_eq!(logits(&back), out);
+    let drop_field = |dir: &std::path::Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).expect("read")).expect("json");
+        v["net"].as_object_mut().expect("net").remove("space_to_depth");
+        std::fs::write(dir.join("model.json"), v.to_string()).expect("write");
+    };
+    drop_field(dir.path());
+    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err(), "unshuffle weights under a plain sidecar");
+    let old = tempfile::tempdir().expect("tmp");
+    plain.save(old.path()).expect("save");
+    let text = std::fs::read_to_string(old.path().join("model.json")).expect("read");
+    assert!(!text.contains("space_to_depth"), "a plain model's sidecar is as before");
+    let back = Classifier::load(old.path(), tch::Device::Cpu).expect("old sidecar");
+    assert!(!back.meta.net.space_to_depth);
+    assert_eq!(logits(&back), logits(&plain));
+}
+
 #[test]
 fn an_ensemble_averages_its_members_round_trips_and_refuses_bad_members() {
     let _rng = torch_rng();
@@ -428,6 +469,8 @@ fn net_config_problems_are_named() {
         (NetConfig { full_res_stem: 2, ..ok.clone() }, "stem of 2 channels"),
         (NetConfig { full_res_stem: 65, ..ok.clone() }, "stem of 65 channels"),
         (NetConfig { full_res_stem: 8, arch: qc::model::Arch::Resnet50, ..ok.clone() }, "compact net only"),
+        (NetConfig { space_to_depth: true, stem_stride: 1, ..ok.clone() }, "space-to-depth stem is an option of the compact net with stem stride 2"),
+        (NetConfig { space_to_depth: true, arch: qc::model::Arch::Resnet50, ..ok.clone() }, "space-to-depth stem"),
         (NetConfig { dropout: 1.0, ..ok.clone() }, "dropout 1"),
         (NetConfig { n_classes: 1, ..ok.clone() }, "1 classes"),
         (NetConfig { aux_weight: -1.0, ..ok.clone() }, "auxiliary weight -1"),

@@ -34,7 +34,8 @@ fn member_recipe(k: usize, stem_stride: i64, budget: &TrainBudget, seed: u64) ->
     }
 }
 
-/// The net's shape flags: `--stem-stride`, `--widths`, `--blocks`, `--full-res-stem`, and
+/// The net's shape flags: `--stem-stride`, `--widths`, `--blocks`, `--full-res-stem`,
+/// `--space-to-depth`, and
 /// the auxiliary head (`--aux-targets`, `--aux-weight`).
 #[derive(Debug, Clone)]
 pub(super) struct NetShape {
@@ -44,6 +45,8 @@ pub(super) struct NetShape {
     pub blocks: i64,
     /// `--full-res-stem`: channels of a stride-1 convolution before the stem (0 = none).
     pub full_res_stem: i64,
+    /// `--space-to-depth`: a pixel-unshuffle stem instead of a stride-2 convolution.
+    pub space_to_depth: bool,
     /// `--aux-targets` columns and `--aux-weight`; `None` without auxiliary targets.
     pub aux: Option<(Vec<String>, f64)>,
 }
@@ -100,8 +103,11 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         bail!("--epochs and --patience must be at least 1");
     }
     let stem_stride = shape.stem_stride;
-    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1 || shape.full_res_stem != 0) {
-        bail!("--widths, --blocks and --full-res-stem shape the compact net; --arch {arch} has its own fixed stages");
+    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1 || shape.full_res_stem != 0 || shape.space_to_depth) {
+        bail!("--widths, --blocks, --full-res-stem and --space-to-depth shape the compact net; --arch {arch} has its own fixed stages");
+    }
+    if shape.space_to_depth && stem_stride != 2 {
+        bail!("--space-to-depth replaces the stride-2 stem; it cannot be combined with --stem-stride {stem_stride}");
     }
     if budget.ensemble == Some(0) || budget.ensemble.is_some_and(|n| n > 12) {
         bail!("--ensemble must be between 1 and 12 networks");
@@ -110,6 +116,9 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     let dev = pick_device(device)?;
     let p = prepare(data, task)?;
     let size = p.task.size_px();
+    if shape.space_to_depth && size % 2 != 0 {
+        bail!("--space-to-depth needs even image sides; the {} task is {size} px", p.task.name());
+    }
     let train_idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == "train").collect();
     let use_spectral = !no_spectral && p.set.spectral.is_some();
     let pca = if use_spectral {
@@ -133,6 +142,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     net.stem_stride = stem_stride;
     net.blocks_per_stage = shape.blocks;
     net.full_res_stem = shape.full_res_stem;
+    net.space_to_depth = shape.space_to_depth;
     if let Some(w) = shape.widths {
         net.widths = w;
     }
@@ -223,6 +233,8 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         let (stride, net_patience, net_seed) = member_recipe(k, stem_stride, &budget, seed);
         let mut m = meta.clone();
         m.net.stem_stride = stride;
+        // A stride-1 ensemble member keeps full resolution: no unshuffle there.
+        m.net.space_to_depth &= stride == 2;
         let opts = qc::train::TrainOptions { patience: net_patience, seed: net_seed, ..base_opts.clone() };
         let label = if n_nets > 1 { format!("net {}/{n_nets}", k + 1) } else { "epoch".into() };
         if n_nets > 1 {

@@ -260,8 +260,9 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
             add_gaussian(&mut maps.microbe, x, y, sig, 1.0);
         }
     }
+    let mut haze = 0.0f32;
     if !s.particles.is_empty() {
-        let haze: f32 = r.random_range(0.01..0.05);
+        haze = r.random_range(0.01..0.05);
         let mean = img.data.iter().sum::<f32>() / img.data.len() as f32;
         img.data.iter_mut().for_each(|v| *v = mean + (*v - mean) * (1.0 - haze));
     }
@@ -293,7 +294,43 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
         ("bead_diameter_um", f64::from(s.bead_diameter_um)),
     ];
     latents.extend(difficulty_latents(blur_px, bg, lot));
+    let vis = particle_visibility(&s.particles, 1.0 - haze, blur_px, bg, lot);
+    latents.extend([("particle_snr", vis.snr_rss), ("n_particles_snr_ge_3", f64::from(vis.n_snr_ge_3))]);
     Rendered { image: img, label: Some(label(&l)), group: 0, latents, spectral }
+}
+
+/// How visible a bead's microbial particles are in the finished image (diagnostic latents
+/// for `labels.csv`; computed from the scene and the imaging chain, no random draws, so the
+/// pixels are the same with or without it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParticleVisibility {
+    /// Root-sum-square of the particles' matched-filter SNRs (0 without particles).
+    pub snr_rss: f64,
+    /// Particles whose own matched-filter SNR is at least 3.
+    pub n_snr_ge_3: u32,
+}
+
+/// Matched-filter SNR of each particle: a Gaussian spot of σ_p and amplitude A, scaled by the
+/// haze factor and blurred by σ_b, is a Gaussian of width s = √(σ_p² + σ_b²) and peak
+/// A·σ_p²/s²; against white noise of σ_n its ideal detector reaches peak·√π·s / σ_n. σ_n is
+/// the shot + read + 8-bit quantisation noise at the background level (the particles sit on
+/// the bead body and the medium alike, both near background). Overlap with cells, debris and
+/// the bead rim is ignored, so this is an upper bound on what any detector can see.
+pub fn particle_visibility(particles: &[(f32, f32, f32, f32)], contrast: f32, blur_px: f32, bg: f32, lot: &LotNuisance) -> ParticleVisibility {
+    let bg = f64::from(bg.max(0.0));
+    let sigma_n = (bg / f64::from(lot.photons_at_one) + f64::from(lot.read_sigma).powi(2) + (1.0 / 255.0f64).powi(2) / 12.0).sqrt();
+    let sb2 = f64::from(blur_px).powi(2);
+    let mut sum_sq = 0.0;
+    let mut n_snr_ge_3 = 0;
+    for &(_, _, sig, amp) in particles {
+        let sp2 = f64::from(sig).powi(2);
+        let s2 = sp2 + sb2;
+        let peak = f64::from(amp.abs() * contrast) * sp2 / s2;
+        let snr = peak * (std::f64::consts::PI * s2).sqrt() / sigma_n;
+        sum_sq += snr * snr;
+        n_snr_ge_3 += u32::from(snr >= 3.0);
+    }
+    ParticleVisibility { snr_rss: sum_sq.sqrt(), n_snr_ge_3 }
 }
 
 fn params_for_class(class: usize, r: &mut ChaCha8Rng) -> SceneParams {
@@ -361,4 +398,34 @@ pub(crate) fn render_state(cfg: &RenderConfig, lot: &LotNuisance, st: &CultureSt
     let p = SceneParams { coverage, dead_frac, n_touching, neighbour_not_touching: r.random_bool(0.4), n_particles };
     let scene = sample_scene(&p, lot, r);
     Ok(draw(cfg, lot, &scene, r))
+}
+
+#[cfg(test)]
+mod visibility_tests {
+    use super::*;
+
+    fn lot(photons_at_one: f32, read_sigma: f32) -> LotNuisance {
+        let mut l = LotNuisance::draw(1, 0, super::super::Difficulty::Default);
+        l.photons_at_one = photons_at_one;
+        l.read_sigma = read_sigma;
+        l
+    }
+
+    #[test]
+    fn particle_visibility_matches_a_hand_computed_spot() {
+        assert_eq!(particle_visibility(&[], 1.0, 0.8, 0.5, &lot(2000.0, 0.005)), ParticleVisibility { snr_rss: 0.0, n_snr_ge_3: 0 });
+        // σ_p 0.6, σ_b 0.8: s² = 1.0, peak = 0.08·0.36 = 0.0288; σ_n² = 0.5/2000 + 0.005² + (1/255)²/12.
+        let l = lot(2000.0, 0.005);
+        let sigma_n = (0.5f64 / 2000.0 + 0.005f64.powi(2) + (1.0 / 255.0f64).powi(2) / 12.0).sqrt();
+        let want = 0.0288 * std::f64::consts::PI.sqrt() / sigma_n;
+        let v = particle_visibility(&[(10.0, 10.0, 0.6, -0.08)], 1.0, 0.8, 0.5, &l);
+        assert!((v.snr_rss - want).abs() < 1e-5 * want, "{} vs {want}", v.snr_rss);
+        assert_eq!(v.n_snr_ge_3, u32::from(want >= 3.0));
+        // Two equal spots: √2 × one; more blur, haze or noise: less visible.
+        let two = particle_visibility(&[(10.0, 10.0, 0.6, -0.08), (40.0, 40.0, 0.6, 0.08)], 1.0, 0.8, 0.5, &l);
+        assert!((two.snr_rss - want * 2f64.sqrt()).abs() < 1e-5 * want);
+        assert!(particle_visibility(&[(10.0, 10.0, 0.6, -0.08)], 1.0, 1.4, 0.5, &l).snr_rss < v.snr_rss);
+        assert!(particle_visibility(&[(10.0, 10.0, 0.6, -0.08)], 0.96, 0.8, 0.5, &l).snr_rss < v.snr_rss);
+        assert!(particle_visibility(&[(10.0, 10.0, 0.6, -0.08)], 1.0, 0.8, 0.5, &lot(300.0, 0.005)).snr_rss < v.snr_rss);
+    }
 }
