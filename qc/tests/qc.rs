@@ -193,87 +193,57 @@ fn save_load_round_trip_is_exact() {
     assert!(Classifier::load(&dir.path().join("nope"), tch::Device::Cpu).is_err());
 }
 
-/// The optional full-resolution stem: its weights round-trip, it changes the function and the
-/// parameter count by exactly one conv + BN, a sidecar without the field (models saved before
-/// it existed) loads as "no full-resolution stem", and weights saved with it do not load under
-/// a sidecar that lacks it.
-#[test]
-fn full_res_stem_round_trips_and_old_sidecars_load_without_it() {
+/// An optional shape field of the compact net (`field` in `model.json → net`, set by
+/// `tweak`): its weights round-trip, it changes the parameter count by exactly
+/// `extra_parameters`, a plain model's sidecar loads unchanged when the field is absent
+/// (models saved before it existed), and the tweaked weights are refused
+/// under a sidecar that lacks the field rather than loaded silently wrong.
+fn optional_shape_field_round_trips(field: &str, tweak: impl Fn(&mut NetConfig), extra_parameters: i64) {
     let _rng = torch_rng();
     tch::set_num_threads(1);
     let data = trypan_tensors(1, 0, 6);
     tch::manual_seed(5);
     let plain = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
     let mut meta = tiny_meta(Task::Trypan, [8, 8, 16, 16]);
-    meta.net.full_res_stem = 4;
+    tweak(&mut meta.net);
     tch::manual_seed(5);
     let m = Classifier::new(meta, tch::Device::Cpu);
-    // pre-stem conv 1 -> 4 (3x3, no bias) + BN (4 scales, 4 shifts); the stem now takes 4 channels.
-    let stem_growth = 8 * 9 * (4 - 1);
-    assert_eq!(m.n_parameters(), plain.n_parameters() + 4 * 9 + 8 + stem_growth);
+    assert_eq!(m.n_parameters(), plain.n_parameters() + extra_parameters, "{field}");
+    let logits = |c: &Classifier| Vec::<f32>::try_from(c.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
+    let out = logits(&m);
+    assert!(out.len() == 6 * 2 && out.iter().all(|v| v.is_finite()), "{field}: {out:?}");
     let dir = tempfile::tempdir().expect("tmp");
     m.save(dir.path()).expect("save");
     let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
-    assert_eq!(back.meta.net.full_res_stem, 4);
-    let logits = |c: &Classifier| Vec::<f32>::try_from(c.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
-    assert_eq!(logits(&back), logits(&m));
-    // A sidecar as saved before the field existed.
+    assert_eq!(back.meta.net, m.meta.net, "{field}");
+    assert_eq!(logits(&back), out, "{field}");
     let drop_field = |dir: &std::path::Path| {
         let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).expect("read")).expect("json");
-        v["net"].as_object_mut().expect("net").remove("full_res_stem");
+        v["net"].as_object_mut().expect("net").remove(field);
         std::fs::write(dir.join("model.json"), v.to_string()).expect("write");
     };
-    // Weights with a pre-stem under a sidecar without the field: refused, not silently wrong.
     drop_field(dir.path());
-    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err());
-    // A plain model's sidecar without the field (as saved before it existed) loads unchanged.
+    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err(), "{field}: tweaked weights under a plain sidecar");
     let old = tempfile::tempdir().expect("tmp");
     plain.save(old.path()).expect("save");
     drop_field(old.path());
     let back = Classifier::load(old.path(), tch::Device::Cpu).expect("old sidecar");
-    assert_eq!(back.meta.net.full_res_stem, 0);
-    assert_eq!(logits(&back), logits(&plain));
+    assert_eq!(back.meta.net, plain.meta.net, "{field}");
+    assert_eq!(logits(&back), logits(&plain), "{field}");
 }
 
-/// The space-to-depth stem: a 2x2 unshuffle before a stride-1 stem. Its weights round-trip,
-/// the stem takes 4x the input channels (the only parameter change), the output keeps the
-/// stride-2 net's shape, old sidecars load as "no unshuffle", and its weights are refused
-/// under a sidecar that lacks the field.
+/// The full-resolution pre-stem: conv 1 -> 4 (3x3, no bias) + BN (4 scales, 4 shifts), and
+/// the stem then takes 4 channels instead of 1.
+#[test]
+fn full_res_stem_round_trips_and_old_sidecars_load_without_it() {
+    optional_shape_field_round_trips("full_res_stem", |n| n.full_res_stem = 4, 4 * 9 + 8 + 8 * 9 * (4 - 1));
+}
+
+/// The space-to-depth stem: a 2x2 unshuffle before a stride-1 stem, which then takes 4x the
+/// input channels (the only parameter change); the output keeps the stride-2 net's shape.
 #[test]
 fn space_to_depth_stem_round_trips_and_old_sidecars_load_without_it() {
-    let _rng = torch_rng();
-    tch::set_num_threads(1);
-    let data = trypan_tensors(1, 0, 6);
-    tch::manual_seed(5);
-    let plain = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
-    let mut meta = tiny_meta(Task::Trypan, [8, 8, 16, 16]);
-    meta.net.space_to_depth = true;
-    tch::manual_seed(5);
-    let m = Classifier::new(meta, tch::Device::Cpu);
-    assert_eq!(m.n_parameters(), plain.n_parameters() + 8 * 9 * (4 - 1));
-    let logits = |c: &Classifier| Vec::<f32>::try_from(c.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
-    let out = logits(&m);
-    assert_eq!(out.len(), 6 * 2);
-    assert!(out.iter().all(|v| v.is_finite()));
-    let dir = tempfile::tempdir().expect("tmp");
-    m.save(dir.path()).expect("save");
-    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
-    assert!(back.meta.net.space_to_depth);
-    assert_eq!(logits(&back), out);
-    let drop_field = |dir: &std::path::Path| {
-        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).expect("read")).expect("json");
-        v["net"].as_object_mut().expect("net").remove("space_to_depth");
-        std::fs::write(dir.join("model.json"), v.to_string()).expect("write");
-    };
-    drop_field(dir.path());
-    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err(), "unshuffle weights under a plain sidecar");
-    let old = tempfile::tempdir().expect("tmp");
-    plain.save(old.path()).expect("save");
-    let text = std::fs::read_to_string(old.path().join("model.json")).expect("read");
-    assert!(!text.contains("space_to_depth"), "a plain model's sidecar is as before");
-    let back = Classifier::load(old.path(), tch::Device::Cpu).expect("old sidecar");
-    assert!(!back.meta.net.space_to_depth);
-    assert_eq!(logits(&back), logits(&plain));
+    optional_shape_field_round_trips("space_to_depth", |n| n.space_to_depth = true, 8 * 9 * (4 - 1));
 }
 
 #[test]
