@@ -296,7 +296,7 @@ pub struct CultureModel {
     pub inputs: SegmentInputs,
     /// Contaminant growth parameters (fault): max rate 1/h; 0 when no contamination.
     pub contaminant_mu_max_per_h: f64,
-    /// The temperature-only terms of the last evaluation (see [`CultureModel::temp_terms`]).
+    /// The temperature-only terms of the last evaluation ([`TempCache`]).
     pub temp_cache: TempCache,
 }
 
