@@ -359,16 +359,25 @@ fn report_on_a_simulated_batch() {
     let out = mabtwin(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("HyperScore"), "{stdout}");
+    assert!(stdout.contains("HyperScore") && stdout.contains("labels"), "{stdout}");
+    // The verdict the renderer's labels give sits beside the model's, and the summary line
+    // names the days where they differ (or says that none do).
+    assert!(stdout.contains("renderer's labels give"), "{stdout}");
     let csv = std::fs::read_to_string(rep.join("report.csv")).expect("report.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 1 + 15, "header + days 0..=14:\n{csv}");
     assert!(lines[0].starts_with("day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct"), "{}", lines[0]);
+    let head: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!((head[11], head[12]), ("verdict", "label_verdict"), "{}", lines[0]);
     for l in &lines[1..] {
         let cols: Vec<&str> = l.split(',').collect();
         let hs: f64 = cols[10].parse().expect("hyperscore");
         assert!((100.0..=177.8).contains(&hs), "HyperScore within 100 × [1, (4/3)²]: {l}");
+        assert!(["pass", "warn", "fail"].contains(&cols[12]), "label verdict: {l}");
     }
+    // Day 0 of the baseline: 0.5e6 cells/mL on fresh beads, under-confluent by the label rule,
+    // which passes before day 4.
+    assert!(lines[1].split(',').nth(12) == Some("pass"), "{}", lines[1]);
     assert!(rep.join("hyperscore.png").is_file() && rep.join("report.json").is_file());
     // The same run twice gives the same report (seeded renderer, deterministic simulation).
     let rep2 = d.path().join("rep2");
@@ -453,8 +462,9 @@ fn batch_on_a_simulate_run_folder() {
         let out = mabtwin(&["qc", "batch", "--run", s(&crun), "--bead-images", "16", "--trypan-crops", "4", "--out", s(&cqc)]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let csv = std::fs::read_to_string(cqc.join("qc_daily.csv")).expect("csv");
-        // Day 14, a week after onset: the contaminated class dominates and fails the day.
+        // Day 14, a week after onset: the contaminated class dominates and fails the day, by
+        // the model and by the renderer's labels.
         let last = csv.lines().last().expect("day 14");
-        assert!(last.starts_with("14,") && last.contains(",fail,") && last.contains("contaminated"), "{csv}");
+        assert!(last.starts_with("14,") && last.contains(",fail,fail,") && last.contains("contaminated"), "{csv}");
     }
 }

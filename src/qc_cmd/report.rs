@@ -19,6 +19,10 @@ struct ReportDay {
     /// Share of the day's images whose predicted class equals the renderer's label.
     bead_label_agreement: f64,
     trypan_label_agreement: f64,
+    /// The verdict and reasons the renderer's own labels give (what a perfect classifier
+    /// would report for these images): a `verdict` that differs is the model's error.
+    label_verdict: qc::report::Verdict,
+    label_reasons: Vec<String>,
 }
 
 fn load_task_model(dir: &Path, task: Task) -> Result<qc::model::Classifier> {
@@ -29,9 +33,17 @@ fn load_task_model(dir: &Path, task: Task) -> Result<qc::model::Classifier> {
     Ok(m)
 }
 
-/// Render `n` images of `task` for one culture day and classify them: (probabilities, agreement
-/// of the predicted class with the renderer's label).
-fn classify_day(model: &qc::model::Classifier, task: Task, state: &render::CultureState, seed: u64, n: usize, difficulty: Difficulty) -> Result<(Vec<Vec<f64>>, f64)> {
+/// One view of one day: the model's probabilities and the renderer's labels.
+struct DayView {
+    probs: Vec<Vec<f64>>,
+    /// Share of the images whose predicted class equals the renderer's label.
+    agreement: f64,
+    /// The renderer's labels as one-hot probabilities (images without a label left out).
+    label_probs: Vec<Vec<f64>>,
+}
+
+/// Render `n` images of `task` for one culture day and classify them.
+fn classify_day(model: &qc::model::Classifier, task: Task, state: &render::CultureState, seed: u64, n: usize, difficulty: Difficulty) -> Result<DayView> {
     let cfg = RenderConfig { task, difficulty, spectral: model.meta.pca.is_some() };
     let mut x = Vec::new();
     let mut labels = Vec::new();
@@ -47,8 +59,10 @@ fn classify_day(model: &qc::model::Classifier, task: Task, state: &render::Cultu
     }
     let probs = model.predict_proba(&x, n, 64)?;
     let pred = qc::metrics::argmax(&probs);
-    let agree = pred.iter().zip(&labels).filter(|(p, l)| l.is_some_and(|l| l == **p)).count() as f64 / n.max(1) as f64;
-    Ok((probs, agree))
+    let agreement = pred.iter().zip(&labels).filter(|(p, l)| l.is_some_and(|l| l == **p)).count() as f64 / n.max(1) as f64;
+    let k = task.classes().len();
+    let label_probs = labels.iter().flatten().map(|&c| (0..k).map(|j| f64::from(u8::from(j == c))).collect()).collect();
+    Ok(DayView { probs, agreement, label_probs })
 }
 
 pub(super) fn cmd_report(scenario: &str, models: ReportModels<'_>, per_day: usize, day: &DayRenderArgs) -> Result<ExitCode> {
@@ -132,15 +146,19 @@ fn report_days(
             contaminant_g_per_l: row.contaminant_g_per_l,
             power_per_volume_w_per_m3,
         };
-        let (bead_probs, bead_agree) = classify_day(models.0, Task::Microcarrier, &state, seed, counts.bead, difficulty)?;
-        let (trypan_probs, trypan_agree) = classify_day(models.1, Task::Trypan, &state, seed, counts.trypan, difficulty)?;
-        let qc = qc::report::day_report(day, &bead_probs, &trypan_probs, qc::hyperscore::QualityWeights::default())?;
+        let beads = classify_day(models.0, Task::Microcarrier, &state, seed, counts.bead, difficulty)?;
+        let trypan = classify_day(models.1, Task::Trypan, &state, seed, counts.trypan, difficulty)?;
+        let weights = qc::hyperscore::QualityWeights::default();
+        let qc = qc::report::day_report(day, &beads.probs, &trypan.probs, weights)?;
+        let by_labels = qc::report::day_report(day, &beads.label_probs, &trypan.label_probs, weights)?;
         days.push(ReportDay {
             qc,
             true_vcd_1e6_per_ml: row.vcd_1e6_per_ml,
             true_viability_pct: row.viability_pct,
-            bead_label_agreement: bead_agree,
-            trypan_label_agreement: trypan_agree,
+            bead_label_agreement: beads.agreement,
+            trypan_label_agreement: trypan.agreement,
+            label_verdict: by_labels.verdict,
+            label_reasons: by_labels.reasons,
         });
         pb.inc(1);
     }
@@ -270,13 +288,13 @@ fn write_report(out: &Path, stem: &str, scenario: &str, days: &[ReportDay]) -> R
     qc::io::write_file(&out.join(format!("{stem}.json")), serde_json::to_string_pretty(&json)?.as_bytes())?;
     let classes = Task::Microcarrier.classes();
     let mut csv = format!(
-        "day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct,{},quality_value,hyperscore,verdict,bead_label_agreement,trypan_label_agreement,reasons\n",
+        "day,true_vcd_1e6_per_ml,true_viability_pct,image_viability_pct,{},quality_value,hyperscore,verdict,label_verdict,bead_label_agreement,trypan_label_agreement,reasons,label_reasons\n",
         classes.iter().map(|c| format!("frac_{c}")).collect::<Vec<_>>().join(",")
     );
     for d in days {
         let q = &d.qc;
         csv.push_str(&format!(
-            "{},{:.4},{:.2},{:.2},{},{:.4},{:.2},{},{:.3},{:.3},\"{}\"\n",
+            "{},{:.4},{:.2},{:.2},{},{:.4},{:.2},{},{},{:.3},{:.3},\"{}\",\"{}\"\n",
             q.day,
             d.true_vcd_1e6_per_ml,
             d.true_viability_pct,
@@ -285,9 +303,11 @@ fn write_report(out: &Path, stem: &str, scenario: &str, days: &[ReportDay]) -> R
             q.quality_value,
             q.hyperscore,
             q.verdict.as_str(),
+            d.label_verdict.as_str(),
             d.bead_label_agreement,
             d.trypan_label_agreement,
             q.reasons.join("; ").replace('"', "'"),
+            d.label_reasons.join("; ").replace('"', "'"),
         ));
     }
     qc::io::write_file(&out.join(format!("{stem}.csv")), csv.as_bytes())?;
@@ -315,12 +335,12 @@ fn write_report(out: &Path, stem: &str, scenario: &str, days: &[ReportDay]) -> R
 
 fn print_report(scenario: &str, days: &[ReportDay]) {
     println!("QC of simulated batch `{scenario}` (images rendered from each day's simulated state)");
-    println!("{:>4} {:>9} {:>9} {:>9} {:>7} {:>10} {:>8}  {}", "day", "VCD e6/mL", "viab. %", "image %", "good %", "HyperScore", "verdict", "reasons");
+    println!("{:>4} {:>9} {:>9} {:>9} {:>7} {:>10} {:>8} {:>7}  {}", "day", "VCD e6/mL", "viab. %", "image %", "good %", "HyperScore", "verdict", "labels", "reasons");
     for d in days {
         let q = &d.qc;
         let good = q.class_fractions.first().map_or(0.0, |(_, f)| *f);
         println!(
-            "{:>4} {:>9.2} {:>9.1} {:>9.1} {:>7.0} {:>10.1} {:>8}  {}",
+            "{:>4} {:>9.2} {:>9.1} {:>9.1} {:>7.0} {:>10.1} {:>8} {:>7}  {}",
             q.day,
             d.true_vcd_1e6_per_ml,
             d.true_viability_pct,
@@ -328,7 +348,17 @@ fn print_report(scenario: &str, days: &[ReportDay]) {
             100.0 * good,
             q.hyperscore,
             q.verdict.as_str(),
+            d.label_verdict.as_str(),
             q.reasons.join("; ")
+        );
+    }
+    let differ: Vec<String> = days.iter().filter(|d| d.qc.verdict != d.label_verdict).map(|d| d.qc.day.to_string()).collect();
+    if differ.is_empty() {
+        println!("every day's verdict equals the one the renderer's labels give (`labels`)");
+    } else {
+        println!(
+            "the model's verdict differs from the one the renderer's labels give (`labels`, a perfect classifier) on day(s) {}: misread images, not the culture",
+            differ.join(", ")
         );
     }
     let n = days.len().max(1) as f64;
