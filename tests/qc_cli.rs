@@ -53,10 +53,21 @@ fn render_is_byte_identical_for_equal_arguments() {
     }
     let csv = std::fs::read_to_string(a.join("labels.csv")).expect("csv");
     assert!(csv.starts_with("file,label,group,split,coverage"));
-    assert!(csv.lines().next().expect("header").ends_with(",blur_px,photons_at_background"), "{csv}");
+    assert!(csv.lines().next().expect("header").ends_with(",blur_px,photons_at_background,particle_snr,n_particles_snr_ge_3"), "{csv}");
     assert_eq!(csv.lines().count(), 41);
     let npy = std::fs::read(a.join("spectral.npy")).expect("npy");
     assert!(npy.len() > 40 * 11 * 96 * 96);
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("render.json")).expect("render.json")).expect("json");
+    assert_eq!(meta["config"]["threshold_margin"], true, "{meta}");
+    // --no-margin: the spec's margin-0 set, recorded in render.json; other tasks refuse it.
+    let m0 = d.path().join("m0");
+    let out = mabtwin(&["qc", "render", "--task", "microcarrier", "--n", "40", "--seed", "9", "--no-spectral", "--no-margin", "--out", s(&m0)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m0.join("render.json")).expect("render.json")).expect("json");
+    assert_eq!(meta["config"]["threshold_margin"], false, "{meta}");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "4", "--no-margin", "--out", s(&d.path().join("t"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--no-margin applies to --task microcarrier only"), "{err}");
 }
 
 #[test]

@@ -113,6 +113,36 @@ fn balanced_renders_follow_the_rule_and_margins() {
     assert!(seen.iter().all(|&c| c > 0), "all classes drawn: {seen:?}");
 }
 
+/// Without the threshold margin (the spec's "margin 0" evaluation) latents reach the label
+/// thresholds, labels still follow the rule, and the margin setting's own renders are the ones
+/// it always gave (the option leaves the default stream alone).
+#[test]
+fn margin_zero_renders_reach_the_thresholds_and_follow_the_rule() {
+    let with = RenderConfig { spectral: false, ..RenderConfig::new(Task::Microcarrier) };
+    let without = RenderConfig { threshold_margin: false, ..with.clone() };
+    let set = render_set(&without, 3, 0, 300).expect("render");
+    let latent = |r: &qc::render::Rendered, k: &str| r.latents.iter().find(|(n, _)| *n == k).map(|(_, v)| *v).expect("latent");
+    let mut near_particles = 0;
+    let mut near_coverage = 0;
+    for r in &set {
+        let l = McLatents {
+            coverage: latent(r, "coverage"),
+            n_cells: latent(r, "n_cells") as u32,
+            n_dead: latent(r, "n_dead") as u32,
+            touching: latent(r, "touching") > 0.5,
+            n_particles: latent(r, "n_particles") as u32,
+        };
+        assert_eq!(mc_label(&l), r.label.expect("labelled"));
+        near_particles += usize::from((latent(r, "n_particles") - 12.0).abs() <= 3.0);
+        near_coverage += usize::from(r.label.is_some_and(|c| c <= 1) && (l.coverage - 0.5).abs() < 0.05);
+    }
+    assert!(near_particles >= 10 && near_coverage >= 3, "edge images: {near_particles} particle, {near_coverage} coverage");
+    // The margin is on by default and changes what is drawn.
+    assert!(RenderConfig::new(Task::Microcarrier).threshold_margin);
+    let a = render_set(&with, 3, 0, 20).expect("render");
+    assert!(a.iter().zip(&set).any(|(x, y)| x.image.data != y.image.data));
+}
+
 #[test]
 fn pca_is_fitted_on_train_only() {
     let cfg = RenderConfig::new(Task::Trypan);

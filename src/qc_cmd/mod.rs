@@ -43,6 +43,12 @@ pub enum QcCommand {
         /// Rayon threads for rendering (output does not depend on it).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Microcarrier only: draw latents up to the label thresholds (12 particles, dead
+        /// fraction 0.30, coverage 0.5) instead of redrawing those within the spec's margin
+        /// (±3 particles, ±0.05). For the spec's "margin 0" evaluation of a trained model:
+        /// images on a class edge, which the training sets leave out.
+        #[arg(long)]
+        no_margin: bool,
     },
     /// Train a classifier on a render directory, `crops64/labels.csv` layout or class folders.
     Train {
@@ -240,8 +246,8 @@ pub fn run(cmd: QcCommand) -> Result<ExitCode> {
 
 fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
     match cmd {
-        QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads } => {
-            cmd_render(&task, n, seed, &out, no_spectral, &difficulty, threads)
+        QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads, no_margin } => {
+            cmd_render(&task, n, seed, &out, (no_spectral, no_margin), &difficulty, threads)
         }
         QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight } => {
             let aux = parse_aux(aux_targets.as_deref(), aux_weight)?;
@@ -270,9 +276,19 @@ fn bar(len: u64, msg: &str) -> ProgressBar {
 }
 
 
-fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, no_spectral: bool, difficulty: &str, threads: usize) -> Result<ExitCode> {
+/// `flags`: (`--no-spectral`, `--no-margin`).
+fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, flags: (bool, bool), difficulty: &str, threads: usize) -> Result<ExitCode> {
+    let (no_spectral, no_margin) = flags;
     let task = Task::parse(task)?;
-    let cfg = RenderConfig { task, difficulty: Difficulty::parse(difficulty)?, spectral: task.has_spectral() && !no_spectral };
+    if no_margin && task != Task::Microcarrier {
+        bail!("--no-margin applies to --task microcarrier only (the {} label rule has no thresholds to keep away from)", task.name());
+    }
+    let cfg = RenderConfig {
+        task,
+        difficulty: Difficulty::parse(difficulty)?,
+        spectral: task.has_spectral() && !no_spectral,
+        threshold_margin: !no_margin,
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
     std::fs::create_dir_all(out.join("images")).with_context(|| format!("creating {}", out.display()))?;
     let classes = task.classes();

@@ -44,7 +44,7 @@ struct DayView {
 
 /// Render `n` images of `task` for one culture day and classify them.
 fn classify_day(model: &qc::model::Classifier, task: Task, state: &render::CultureState, seed: u64, n: usize, difficulty: Difficulty) -> Result<DayView> {
-    let cfg = RenderConfig { task, difficulty, spectral: model.meta.pca.is_some() };
+    let cfg = RenderConfig { difficulty, spectral: model.meta.pca.is_some(), ..RenderConfig::new(task) };
     let mut x = Vec::new();
     let mut labels = Vec::new();
     for i in 0..n {

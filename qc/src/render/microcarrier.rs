@@ -333,22 +333,32 @@ pub fn particle_visibility(particles: &[(f32, f32, f32, f32)], contrast: f32, bl
     ParticleVisibility { snr_rss: sum_sq.sqrt(), n_snr_ge_3 }
 }
 
-fn params_for_class(class: usize, r: &mut ChaCha8Rng) -> SceneParams {
+/// Scene parameters for `class`. With `margin` the ranges stay clear of the label thresholds
+/// (contaminated 15–40 particles, others 0–8; dead fraction ≥ 0.38 or ≤ 0.22; coverage ≤ 0.45
+/// or ≥ 0.55); without it they reach the thresholds (12 particles, 0.30, 0.5). The same draws
+/// in the same order either way, so margin renders are unchanged by the option.
+fn params_for_class(class: usize, margin: bool, r: &mut ChaCha8Rng) -> SceneParams {
+    let m = |with: f64, without: f64| if margin { with } else { without };
+    let (min_contaminated, max_clean) = if margin {
+        (CONTAMINATION_PARTICLES + 3, CONTAMINATION_PARTICLES - 4)
+    } else {
+        (CONTAMINATION_PARTICLES, CONTAMINATION_PARTICLES - 1)
+    };
     let n_particles = if class == 4 {
-        r.random_range(15..=40)
+        r.random_range(min_contaminated..=40)
     } else if r.random_bool(0.5) {
         0
     } else {
-        r.random_range(1..=8)
+        r.random_range(1..=max_clean)
     };
     let dead_frac = match class {
-        3 => r.random_range(0.38..0.8),
+        3 => r.random_range(m(0.38, DEAD_FRAC)..0.8),
         4 => r.random_range(0.0..0.8),
-        _ => r.random_range(0.0..0.22),
+        _ => r.random_range(0.0..m(0.22, DEAD_FRAC)),
     };
     let coverage = match class {
-        1 => r.random_range(0.05..0.45),
-        0 => r.random_range(0.55..0.98),
+        1 => r.random_range(0.05..m(0.45, COVERAGE_SPLIT)),
+        0 => r.random_range(m(0.55, COVERAGE_SPLIT)..0.98),
         2 => r.random_range(0.5..0.98),
         _ => r.random_range(0.1..0.95),
     };
@@ -362,12 +372,13 @@ fn params_for_class(class: usize, r: &mut ChaCha8Rng) -> SceneParams {
 
 /// Render one image of class `class` (rejection sampling on the scene).
 pub(crate) fn render_class(cfg: &RenderConfig, lot: &LotNuisance, class: usize, r: &mut ChaCha8Rng) -> Result<Rendered> {
-    let mut scene = sample_scene(&params_for_class(class, r), lot, r);
+    let margin = cfg.threshold_margin;
+    let mut scene = sample_scene(&params_for_class(class, margin, r), lot, r);
     for _ in 0..200 {
-        if label(&scene.latents) == class && !near_threshold(&scene.latents, class) {
+        if label(&scene.latents) == class && !(margin && near_threshold(&scene.latents, class)) {
             break;
         }
-        scene = sample_scene(&params_for_class(class, r), lot, r);
+        scene = sample_scene(&params_for_class(class, margin, r), lot, r);
     }
     Ok(draw(cfg, lot, &scene, r))
 }

@@ -111,12 +111,24 @@ pub struct RenderConfig {
     pub difficulty: Difficulty,
     /// Also produce the 11-band spectral cube (ignored for `nes`).
     pub spectral: bool,
+    /// Class-balanced microcarrier sets redraw latents within the spec's margin of a label
+    /// threshold (±0.05 coverage and dead fraction, ±3 particles), so no image sits on a
+    /// class edge; `false` draws up to the thresholds (the spec's "margin 0" evaluation).
+    /// Other tasks have no thresholds to keep away from. Renders from a culture state never
+    /// use it. True in every render.json written before the field existed.
+    #[serde(default = "margin_default")]
+    pub threshold_margin: bool,
+}
+
+fn margin_default() -> bool {
+    true
 }
 
 impl RenderConfig {
-    /// Config for `task` at `default` difficulty with spectral cubes where the task has them.
+    /// Config for `task` at `default` difficulty with spectral cubes where the task has them,
+    /// and the label-threshold margin.
     pub fn new(task: Task) -> Self {
-        Self { task, difficulty: Difficulty::Default, spectral: task.has_spectral() }
+        Self { task, difficulty: Difficulty::Default, spectral: task.has_spectral(), threshold_margin: true }
     }
 }
 
