@@ -53,9 +53,10 @@ fn latents_record_imaging_difficulty_within_ranges() {
             }
             let mut blurs = Vec::new();
             for r in &set {
-                let n = r.latents.len();
-                assert_eq!((r.latents[n - 2].0, r.latents[n - 1].0), (BLUR_PX, PHOTONS_AT_BACKGROUND), "{task:?}: last two latents");
-                let (blur, photons) = (r.latents[n - 2].1, r.latents[n - 1].1);
+                let get = |name: &str| r.latents.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+                let (Some(blur), Some(photons)) = (get(BLUR_PX), get(PHOTONS_AT_BACKGROUND)) else {
+                    panic!("{task:?}: latents lack {BLUR_PX} or {PHOTONS_AT_BACKGROUND}: {:?}", r.latents);
+                };
                 // σ = clamp(lot base U(0.3, 1.3) ± 0.15, 0.2, 1.5) × blur scale ∈ [0.2, 1.45] × scale.
                 assert!((0.2 * blur_s - 1e-6..=1.45 * blur_s + 1e-6).contains(&blur), "{task:?} {difficulty:?}: blur {blur}");
                 // U(300, 3000) / noise² at the lot's background (U(0.45, 0.65)); the image's
