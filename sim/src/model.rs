@@ -380,6 +380,8 @@ struct Rates {
     contam_glc: f64,
     contam_our: f64,
     contam_growth: f64,
+    /// θ_acidic^(T−37) of the evaluation's temperature ([`TempTerms`]).
+    theta_acidic: f64,
 }
 
 impl CultureModel {
@@ -401,10 +403,6 @@ impl CultureModel {
         }
     }
 
-    fn temp_terms(&self, t_l: f64) -> TempTerms {
-        self.temp_cache.terms(t_l)
-    }
-
     fn rates(&self, t_h: f64, y: &StateVec) -> Rates {
         let p = &self.params;
         let inp = &self.inputs;
@@ -421,7 +419,7 @@ impl CultureModel {
         let t_l = y[ix::T_L];
         let t_ad = y[ix::T_AD];
 
-        let TempTerms { s_o2, s_co2, theta_m, theta_d, .. } = self.temp_terms(t_l);
+        let TempTerms { s_o2, s_co2, theta_m, theta_d, theta_acidic } = self.temp_cache.terms(t_l);
         let alpha_co2 = s_co2 / 760.0;
         let ph = 6.1 + (alk / co2).log10();
         let pco2 = co2 / alpha_co2;
@@ -533,6 +531,7 @@ impl CultureModel {
             contam_glc,
             contam_our,
             contam_growth,
+            theta_acidic,
         }
     }
 
@@ -679,7 +678,7 @@ impl CultureModel {
         dy[ix::P_GAL] = r.g_gal * r.qp * xv - d * y[ix::P_GAL];
         let t_l = y[ix::T_L];
         dy[ix::P_AC] = 0.15 * r.qp * xv
-            + 0.002 * self.temp_terms(t_l).theta_acidic * (1.0 + glc / 50.0) * (y[ix::P] - y[ix::P_AC]).max(0.0)
+            + 0.002 * r.theta_acidic * (1.0 + glc / 50.0) * (y[ix::P] - y[ix::P_AC]).max(0.0)
             - d * y[ix::P_AC];
         dy[ix::DO] = r.otr - r.our - d * y[ix::DO];
         dy[ix::CO2] = cer + r_acid - r.base / 2.0 + r.ctr - d * y[ix::CO2];

@@ -247,7 +247,7 @@ pub fn run(cmd: QcCommand) -> Result<ExitCode> {
 fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
     match cmd {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads, no_margin } => {
-            cmd_render(&task, n, seed, &out, (no_spectral, no_margin), &difficulty, threads)
+            cmd_render(&render_config(&task, no_spectral, &difficulty, no_margin)?, n, seed, &out, threads)
         }
         QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight } => {
             let aux = parse_aux(aux_targets.as_deref(), aux_weight)?;
@@ -276,19 +276,17 @@ fn bar(len: u64, msg: &str) -> ProgressBar {
 }
 
 
-/// `flags`: (`--no-spectral`, `--no-margin`).
-fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, flags: (bool, bool), difficulty: &str, threads: usize) -> Result<ExitCode> {
-    let (no_spectral, no_margin) = flags;
+/// The renderer configuration of `qc render`'s flags.
+fn render_config(task: &str, no_spectral: bool, difficulty: &str, no_margin: bool) -> Result<RenderConfig> {
     let task = Task::parse(task)?;
     if no_margin && task != Task::Microcarrier {
         bail!("--no-margin applies to --task microcarrier only (the {} label rule has no thresholds to keep away from)", task.name());
     }
-    let cfg = RenderConfig {
-        task,
-        difficulty: Difficulty::parse(difficulty)?,
-        spectral: task.has_spectral() && !no_spectral,
-        threshold_margin: !no_margin,
-    };
+    Ok(RenderConfig { task, difficulty: Difficulty::parse(difficulty)?, spectral: task.has_spectral() && !no_spectral, threshold_margin: !no_margin })
+}
+
+fn cmd_render(cfg: &RenderConfig, n: u64, seed: u64, out: &Path, threads: usize) -> Result<ExitCode> {
+    let task = cfg.task;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
     std::fs::create_dir_all(out.join("images")).with_context(|| format!("creating {}", out.display()))?;
     let classes = task.classes();
@@ -304,7 +302,7 @@ fn cmd_render(task: &str, n: u64, seed: u64, out: &Path, flags: (bool, bool), di
     while start < n {
         let m = chunk.min(n - start);
         let tr = std::time::Instant::now();
-        let imgs = pool.install(|| render::render_set(&cfg, seed, start, m))?;
+        let imgs = pool.install(|| render::render_set(cfg, seed, start, m))?;
         render_s += tr.elapsed().as_secs_f64();
         // PNG encoding and the atomic writes run on the same pool (each file independent).
         pool.install(|| {
