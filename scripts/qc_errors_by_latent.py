@@ -66,3 +66,36 @@ if os.path.exists(aux_path):
                 if s:
                     parts.append(f'{name} {len(s)}: {sum(a for a, _ in s) / len(s):.3f} / {sum(b for _, b in s) / len(s):.3f}')
             print(f'   {cls:16s} {t:12s} corr {corr(tv, pv):.2f}; ' + '; '.join(parts))
+
+# Renders with the particle-visibility columns (session 18): mean particle count and visibility
+# of contaminated hits and misses and of the other classes' images with particles, then
+# contaminated recall by true and by visible (SNR >= 3) particle count.
+if 'particle_snr' in rows[0][0]:
+    def summary(name, sub):
+        if not sub:
+            return
+        f = lambda k: [float(l[k]) for l, _ in sub]
+        n_p, snr, vis = f('n_particles'), f('particle_snr'), f('n_particles_snr_ge_3')
+        per = [s / max(n, 1) ** 0.5 for s, n in zip(snr, n_p)]
+        mean = lambda v: sum(v) / len(v)
+        print(f'   {name:40s} n {len(sub):4d}  particles {mean(n_p):5.1f}  particle_snr {mean(snr):5.1f}  SNR>=3 {mean(vis):5.1f}  per-particle SNR {mean(per):4.2f}')
+    print('particle visibility (particle_snr, n_particles_snr_ge_3):')
+    c = [(l, p) for l, p in rows if l['label'] == 'contaminated']
+    o = [(l, p) for l, p in rows if l['label'] != 'contaminated' and float(l['n_particles']) > 0]
+    summary('contaminated, found', [x for x in c if x[1]['predicted'] == 'contaminated'])
+    summary('contaminated, missed', [x for x in c if x[1]['predicted'] != 'contaminated'])
+    summary('other classes with particles, right', [x for x in o if x[1]['predicted'] == x[0]['label']])
+    summary('other classes with particles, called contaminated', [x for x in o if x[1]['predicted'] == 'contaminated'])
+    for col, width in [('n_particles', 5), ('n_particles_snr_ge_3', 4)]:
+        bins = collections.defaultdict(lambda: [0, 0])
+        for l, p in c:
+            k = int(float(l[col])) // width * width
+            bins[k][0] += p['predicted'] == 'contaminated'; bins[k][1] += 1
+        print(f'   contaminated recall by {col} (bins of {width}): ' + ', '.join(f'{k}+: {a}/{b}' for k, (a, b) in sorted(bins.items())))
+    # The other classes by particle count (0-8 with the margin; up to 11 in a --no-margin render).
+    bins = collections.defaultdict(lambda: [0, 0])
+    for l, p in rows:
+        if l['label'] != 'contaminated':
+            k = 'up to 8' if float(l['n_particles']) <= 8 else '9-11'
+            bins[k][0] += p['predicted'] == l['label']; bins[k][1] += 1
+    print('   other classes right, by particles: ' + ', '.join(f'{k}: {a}/{b}' for k, (a, b) in sorted(bins.items())))
