@@ -47,7 +47,7 @@ fn render_is_byte_identical_for_equal_arguments() {
         let out = mabtwin(&["qc", "render", "--task", "microcarrier", "--n", "40", "--seed", "9", "--out", s(dir)]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    for f in ["labels.csv", "render.json", "montage.png", "spectral.npy", "images/000017.png"] {
+    for f in ["labels.csv", "render.json", "montage.png", "spectral.npy", "particles.csv", "images/000017.png"] {
         let (x, y) = (std::fs::read(a.join(f)).expect(f), std::fs::read(b.join(f)).expect(f));
         assert_eq!(x, y, "{f} differs");
     }
@@ -171,6 +171,73 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// A microcarrier render lists every particle behind its count label; `qc train
+/// --particle-map-weight` learns a map of them and refuses data without positions.
+#[test]
+fn particle_positions_are_written_and_train_a_count_map() {
+    let d = tempfile::tempdir().expect("tmp");
+    let data = d.path().join("beads");
+    let out = mabtwin(&["qc", "render", "--task", "microcarrier", "--n", "160", "--seed", "4", "--no-spectral", "--out", s(&data)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let particles = std::fs::read_to_string(data.join("particles.csv")).expect("particles.csv");
+    assert!(particles.starts_with("file,x_px,y_px\n"), "{particles}");
+    let mut per_file = std::collections::HashMap::<String, usize>::new();
+    for line in particles.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), 3, "{line}");
+        assert!(cells[1..].iter().all(|c| c.parse::<f32>().is_ok_and(|v| (-10.0..106.0).contains(&v))), "{line}");
+        *per_file.entry(cells[0].to_string()).or_default() += 1;
+    }
+    let labels = std::fs::read_to_string(data.join("labels.csv")).expect("labels.csv");
+    let header: Vec<&str> = labels.lines().next().expect("header").split(',').collect();
+    let col = header.iter().position(|h| *h == "n_particles").expect("n_particles column");
+    let mut contaminated = 0;
+    for line in labels.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let n: f64 = cells[col].parse().expect("number");
+        assert_eq!(per_file.get(cells[0]).copied().unwrap_or(0), n as usize, "{line}");
+        contaminated += usize::from(cells[1] == "contaminated");
+    }
+    assert!(contaminated > 0, "the render should hold contaminated beads");
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--threads", "1", "--particle-map-weight", "0.2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("particle-count map (weight 0.2):") && err.contains("12x12 cells of 8 px"), "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
+    assert_eq!(meta["net"]["particle_map_weight"], 0.2, "{meta}");
+    let out = mabtwin(&["qc", "classify", "--model", s(&m), s(&data.join("images/000003.png"))]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // eval scores the map's per-image count against the true one and writes it per image.
+    let r = d.path().join("r");
+    let out = mabtwin(&["qc", "eval", "--model", s(&m), "--data", s(&data), "--out", s(&r), "--threads", "1"]);
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && so.contains("particle count from the map head (n="), "{so}{}", String::from_utf8_lossy(&out.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(r.join("metrics.json")).expect("metrics.json")).expect("json");
+    let n = metrics["metrics"]["n"].as_u64().expect("n");
+    assert_eq!(metrics["particle_map"]["n"].as_u64(), Some(n), "{metrics}");
+    assert!(metrics["particle_map"]["mae"].as_f64().is_some_and(|v| v.is_finite() && v >= 0.0), "{metrics}");
+    let counts = std::fs::read_to_string(r.join("particle_counts.csv")).expect("particle_counts.csv");
+    assert!(counts.starts_with("file,label,n_particles_true,n_particles_pred\n"), "{counts}");
+    assert_eq!(counts.lines().count() as u64, n + 1);
+    // Renders of other tasks have no particles.csv, and the flag says what it needs.
+    let crops = d.path().join("crops");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "32", "--seed", "5", "--no-spectral", "--out", s(&crops)]);
+    assert!(out.status.success() && !crops.join("particles.csv").exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mabtwin(&["qc", "train", "--data", s(&crops), "--out", s(&m), "--epochs", "1", "--threads", "1", "--particle-map-weight", "0.2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--particle-map-weight needs the particle positions of a microcarrier render"), "{err}");
+    for (w, says) in [("-1", "--particle-map-weight -1 is outside [0, 100]"), ("NaN", "is outside [0, 100]")] {
+        let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--particle-map-weight", w]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{w}: {err}");
+    }
+    // A particles.csv row naming an image that labels.csv lacks is a format error.
+    std::fs::write(data.join("particles.csv"), "file,x_px,y_px\nimages/nope.png,1,2\n").expect("write");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--threads", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("file `images/nope.png` is not in labels.csv"), "{err}");
 }
 
 #[test]

@@ -25,6 +25,10 @@ fn main() {
         ("default widths, stride 1", NetConfig { stem_stride: 1, ..base.clone() }),
         ("2 blocks per stage, stride 2, full-res stem 8", NetConfig { blocks_per_stage: 2, full_res_stem: 8, ..base.clone() }),
         ("2 blocks per stage, stride 2, full-res stem 16", NetConfig { blocks_per_stage: 2, full_res_stem: 16, ..base.clone() }),
+        ("widths 8/16/32/64, stride 1", NetConfig { widths: [8, 16, 32, 64], stem_stride: 1, ..base.clone() }),
+        ("widths 8/16/32/64, 2 blocks, stride 1", NetConfig { widths: [8, 16, 32, 64], blocks_per_stage: 2, stem_stride: 1, ..base.clone() }),
+        ("widths 8/32/64/128, 2 blocks, stride 1", NetConfig { widths: [8, 32, 64, 128], blocks_per_stage: 2, stem_stride: 1, ..base.clone() }),
+        ("widths 12/24/48/96, stride 1", NetConfig { widths: [12, 24, 48, 96], stem_stride: 1, ..base.clone() }),
     ];
     let nets: Vec<(nn::VarStore, Net)> = variants
         .iter()

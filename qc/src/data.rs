@@ -31,5 +31,5 @@ pub fn to_tensors(images: &[GreyImage], labels: &[usize], size: usize, pca: Opti
         };
         x.extend(build_input(&a, p)?);
     }
-    Ok(Tensors { x, y: labels.iter().map(|&v| v as i64).collect(), c, s: size, aux: Vec::new() })
+    Ok(Tensors { x, y: labels.iter().map(|&v| v as i64).collect(), c, s: size, ..Default::default() })
 }

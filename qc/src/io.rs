@@ -167,6 +167,10 @@ pub struct LabelledSet {
     /// such as `n_particles`, `dead_frac`, `coverage`), in file order; used as auxiliary
     /// training targets (`qc train --aux-targets`).
     pub numeric_columns: Vec<(String, Vec<f64>)>,
+    /// Per row, the microbial particle centres `(x_px, y_px)` of a microcarrier render's
+    /// `particles.csv` (renders since session 19; `None` without the file). Used as the
+    /// particle-count map target of `qc train --particle-map-weight`.
+    pub particles: Option<Vec<Vec<(f32, f32)>>>,
 }
 
 impl LabelledSet {
@@ -182,6 +186,41 @@ impl LabelledSet {
 pub struct RowDifficulty {
     pub blur_px: Vec<f64>,
     pub photons_at_background: Vec<f64>,
+}
+
+/// File name of a microcarrier render's particle positions: `file,x_px,y_px`, one row per
+/// microbial particle (pixel coordinates, origin at the centre of the top-left pixel).
+pub const PARTICLES_CSV: &str = "particles.csv";
+
+/// Read `particles.csv` of a render directory: the particle centres of each of `files`
+/// (rows naming a file not in `files`, or non-finite coordinates, are errors).
+fn read_particles_csv(dir: &Path, path: &Path, files: &[PathBuf]) -> Result<Vec<Vec<(f32, f32)>>> {
+    let bytes = std::fs::read(path).map_err(|e| QcError::io(path, e))?;
+    let mut rdr = csv::Reader::from_reader(bytes.as_slice());
+    let headers = rdr.headers().map_err(|e| QcError::format(path, e.to_string()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(fi), Some(xi), Some(yi)) = (col("file"), col("x_px"), col("y_px")) else {
+        return Err(QcError::format(path, "needs columns `file`, `x_px` and `y_px`"));
+    };
+    let row_of: std::collections::HashMap<&Path, usize> = files.iter().enumerate().map(|(i, f)| (f.as_path(), i)).collect();
+    let mut out = vec![Vec::new(); files.len()];
+    for (row, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| QcError::format(path, e.to_string()))?;
+        let name = rec.get(fi).unwrap_or_default();
+        let Some(&i) = row_of.get(dir.join(name).as_path()) else {
+            return Err(QcError::format(path, format!("data row {}: file `{name}` is not in labels.csv", row + 1)));
+        };
+        let num = |k: usize, what: &str| -> Result<f32> {
+            let cell = rec.get(k).unwrap_or_default();
+            cell.trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| QcError::format(path, format!("data row {}: `{what}` = `{cell}` is not a finite number", row + 1)))
+        };
+        out[i].push((num(xi, "x_px")?, num(yi, "y_px")?));
+    }
+    Ok(out)
 }
 
 /// FNV-1a 64-bit hash, hex.
@@ -272,6 +311,10 @@ pub fn load_dataset(dir: &Path) -> Result<LabelledSet> {
             }
             out.spectral = Some(data);
         }
+        let pc = dir.join(PARTICLES_CSV);
+        if pc.is_file() {
+            out.particles = Some(read_particles_csv(dir, &pc, &out.files)?);
+        }
     } else if crops.is_file() {
         read_labels_csv(dir, &crops, &mut out)?;
     } else {
@@ -314,6 +357,9 @@ pub fn load_dataset(dir: &Path) -> Result<LabelledSet> {
         }
         for (_, v) in &mut out.numeric_columns {
             *v = sel(v);
+        }
+        if let Some(p) = out.particles.as_mut() {
+            *p = keep.iter().map(|&i| std::mem::take(&mut p[i])).collect();
         }
         if out.spectral.is_some() {
             return Err(QcError::format(dir, "rows without labels in a spectral set are not supported"));

@@ -68,6 +68,16 @@ pub struct NetConfig {
     /// beside the cross-entropy; 0 when there are no auxiliary targets.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub aux_weight: f64,
+    /// Weight of the particle-count map loss (compact only; 0 = no map head, the default and
+    /// every model saved before it existed). A 1x1 convolution on the features at 1/8 of the
+    /// input resolution (the end of stage 3 with a stride-2 stem, stage 4 with stride 1)
+    /// predicts how many microbial particles lie in each 8 x 8-pixel cell; training adds
+    /// weight × the squared error summed over the cells (mean over images) to the
+    /// cross-entropy. Dense, located supervision of the count behind the `contaminated`
+    /// label, where the scalar `n_particles` target gives one number per image. Training only:
+    /// classification never reads the head, so inference costs the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub particle_map_weight: f64,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -114,7 +124,14 @@ impl NetConfig {
             dropout: 0.2,
             aux_targets: Vec::new(),
             aux_weight: 0.0,
+            particle_map_weight: 0.0,
         }
+    }
+
+    /// Index of the stage (0-based) after which the particle-count map head sits: the one
+    /// whose output is at 1/8 of the input resolution (stem stride × 2^stage = 8).
+    pub fn count_map_stage(&self) -> usize {
+        if self.stem_stride == 1 { 3 } else { 2 }
     }
 
     /// Why this configuration cannot be built, if it cannot: stage widths 4..=512 channels,
@@ -151,6 +168,12 @@ impl NetConfig {
         }
         if !(self.aux_weight.is_finite() && self.aux_weight >= 0.0 && self.aux_weight <= 100.0) {
             return Some(format!("auxiliary weight {} is outside [0, 100]", self.aux_weight));
+        }
+        if !(self.particle_map_weight.is_finite() && self.particle_map_weight >= 0.0 && self.particle_map_weight <= 100.0) {
+            return Some(format!("particle-map weight {} is outside [0, 100]", self.particle_map_weight));
+        }
+        if self.particle_map_weight > 0.0 && self.arch != Arch::Compact {
+            return Some("a particle-count map head is an option of the compact net only".into());
         }
         if self.in_channels < 1 || self.n_classes < 2 {
             return Some(format!("{} input channels and {} classes (need ≥ 1 and ≥ 2)", self.in_channels, self.n_classes));
@@ -276,7 +299,20 @@ pub struct Net {
     fc: nn::Linear,
     /// Auxiliary regression head ([`NetConfig::aux_targets`]), training only.
     aux: Option<nn::Linear>,
+    /// Particle-count map head ([`NetConfig::particle_map_weight`]), training only: the
+    /// index of the block it reads and its 1x1 convolution.
+    count_map: Option<(usize, nn::Conv2D)>,
     dropout: f64,
+}
+
+/// What one forward pass gives: class logits `[n, K]`, the auxiliary head's standardised
+/// target predictions `[n, len(aux_targets)]` and the particle-count map `[n, H/8, W/8]`,
+/// each head only when the net has it.
+#[derive(Debug)]
+pub struct Heads {
+    pub logits: Tensor,
+    pub aux: Option<Tensor>,
+    pub count_map: Option<Tensor>,
 }
 
 impl Net {
@@ -310,6 +346,12 @@ impl Net {
                     blocks,
                     fc: nn::linear(p / "fc", cin, cfg.n_classes, Default::default()),
                     aux: aux_head(p, cin, cfg),
+                    count_map: (cfg.particle_map_weight > 0.0).then(|| {
+                        let stage = cfg.count_map_stage();
+                        let last_block = (stage + 1) * cfg.blocks_per_stage.max(1) as usize - 1;
+                        let cmap = nn::conv2d(p / "count_map", cfg.widths[stage], 1, 1, Default::default());
+                        (last_block, cmap)
+                    }),
                     dropout: cfg.dropout,
                 }
             }
@@ -331,6 +373,7 @@ impl Net {
                     blocks,
                     fc: nn::linear(p / "fc", cin, cfg.n_classes, Default::default()),
                     aux: aux_head(p, cin, cfg),
+                    count_map: None,
                     dropout: cfg.dropout,
                 }
             }
@@ -343,8 +386,9 @@ fn aux_head(p: &nn::Path, cin: i64, cfg: &NetConfig) -> Option<nn::Linear> {
 }
 
 impl Net {
-    /// Pooled features `[n, C]` before dropout and the classifier.
-    fn features(&self, xs: &Tensor, train: bool) -> Tensor {
+    /// Pooled features `[n, C]` before dropout and the classifier, and the particle-count
+    /// map `[n, H/8, W/8]` when `with_map` and the net has that head.
+    fn features(&self, xs: &Tensor, train: bool, with_map: bool) -> (Tensor, Option<Tensor>) {
         let mut h = match &self.pre_stem {
             Some((c, b)) => xs.apply(c).apply_t(b, train).relu(),
             None => xs.shallow_clone(),
@@ -353,24 +397,29 @@ impl Net {
             h = h.pixel_unshuffle(2);
         }
         h = h.apply(&self.stem).apply_t(&self.stem_bn, train).relu();
-        for b in &self.blocks {
+        let mut map = None;
+        for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(&h, train);
+            if let Some((at, head)) = self.count_map.as_ref().filter(|_| with_map)
+                && *at == i
+            {
+                map = Some(h.apply(head).squeeze_dim(1));
+            }
         }
-        h.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+        (h.adaptive_avg_pool2d([1, 1]).flatten(1, -1), map)
     }
 
-    /// Class logits `[n, K]` and, when the net has an auxiliary head, its standardised
-    /// target predictions `[n, len(aux_targets)]` from the same features.
-    pub fn forward_with_aux(&self, xs: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
-        let f = self.features(xs, train);
+    /// Every head's output for `xs` (see [`Heads`]); the map head runs only here.
+    pub fn forward_heads(&self, xs: &Tensor, train: bool) -> Heads {
+        let (f, count_map) = self.features(xs, train, true);
         let aux = self.aux.as_ref().map(|a| f.apply(a));
-        (f.dropout(self.dropout, train).apply(&self.fc), aux)
+        Heads { logits: f.dropout(self.dropout, train).apply(&self.fc), aux, count_map }
     }
 }
 
 impl nn::ModuleT for Net {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.features(xs, train).dropout(self.dropout, train).apply(&self.fc)
+        self.features(xs, train, false).0.dropout(self.dropout, train).apply(&self.fc)
     }
 }
 
@@ -561,10 +610,21 @@ impl Classifier {
         }
         let (c, s) = (self.n_channels(), self.meta.input_size);
         let out = batched(self.vs.device(), x, n, c, s, batch, |t| {
-            self.net.forward_with_aux(t, false).1.ok_or_else(|| QcError::InvalidConfig("the network has no auxiliary head".into()))
+            self.net.forward_heads(t, false).aux.ok_or_else(|| QcError::InvalidConfig("the network has no auxiliary head".into()))
         })?;
         let flat = Vec::<f32>::try_from(out.f_flatten(0, -1)?)?;
         Ok(flat.chunks(targets.len()).map(|row| row.iter().zip(targets).map(|(&v, t)| f64::from(v) * t.std + t.mean).collect()).collect())
+    }
+
+    /// The primary network's particle count per image: the sum of its particle-count map
+    /// ([`NetConfig::particle_map_weight`]); an error when it was trained without that head.
+    pub fn predict_particle_counts(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<f64>> {
+        let (c, s) = (self.n_channels(), self.meta.input_size);
+        let out = batched(self.vs.device(), x, n, c, s, batch, |t| {
+            let map = self.net.forward_heads(t, false).count_map.ok_or_else(|| QcError::InvalidConfig("the model has no particle-count map (train with --particle-map-weight)".into()))?;
+            Ok(map.f_sum_dim_intlist(&[1i64, 2][..], false, Kind::Float)?)
+        })?;
+        Ok(Vec::<f32>::try_from(out.f_flatten(0, -1)?)?.into_iter().map(f64::from).collect())
     }
 
     /// Logits and temperature of network `k` (0 = the primary network, k ≥ 1 the further

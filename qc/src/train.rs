@@ -61,9 +61,11 @@ pub struct TrainOptions {
     pub device: Device,
 }
 
-/// A batch-ready data set: inputs `[n][c][s][s]` flattened, labels `[n]`, and optional
+/// A batch-ready data set: inputs `[n][c][s][s]` flattened, labels `[n]`, optional
 /// auxiliary regression targets `[n][k]` flattened (standardised; empty for none, see
-/// [`crate::model::NetConfig::aux_targets`]).
+/// [`crate::model::NetConfig::aux_targets`]) and optional particle-count maps
+/// `[n][s/8][s/8]` flattened ([`count_map`]; empty for none, see
+/// [`crate::model::NetConfig::particle_map_weight`]).
 #[derive(Debug, Clone, Default)]
 pub struct Tensors {
     pub x: Vec<f32>,
@@ -71,6 +73,26 @@ pub struct Tensors {
     pub c: usize,
     pub s: usize,
     pub aux: Vec<f32>,
+    pub count_maps: Vec<f32>,
+}
+
+/// Pixels per side of one particle-count map cell (the net's total stride where the map
+/// head sits, [`crate::model::NetConfig::count_map_stage`]).
+pub const COUNT_MAP_CELL_PX: usize = 8;
+
+/// The particle-count map of an `size_px` square image: `[g][g]` row-major with
+/// g = size_px / 8, each cell the number of `points` (pixel coordinates, origin at the
+/// centre of the top-left pixel) whose nearest pixel lies in it. Points outside the image
+/// count in the nearest border cell, as the label rule counts them. `size_px` must be a
+/// multiple of 8.
+pub fn count_map(points: &[(f32, f32)], size_px: usize) -> Vec<f32> {
+    let g = size_px / COUNT_MAP_CELL_PX;
+    let mut m = vec![0f32; g * g];
+    let cell = |v: f32| (v.round().clamp(0.0, (size_px - 1) as f32) as usize) / COUNT_MAP_CELL_PX;
+    for &(x, y) in points {
+        m[cell(y) * g + cell(x)] += 1.0;
+    }
+    m
 }
 
 impl Tensors {
@@ -96,7 +118,19 @@ pub fn dihedral_src(t: u8, x: usize, y: usize, n: usize) -> (usize, usize) {
     }
 }
 
-fn augment_into(dst: &mut [f32], src: &[f32], c: usize, s: usize, r: &mut rand_chacha::ChaCha8Rng) {
+/// `dst = src` under dihedral transform `t` for an n x n single-channel map.
+pub fn dihedral_into(dst: &mut [f32], src: &[f32], t: u8, n: usize) {
+    for y in 0..n {
+        for x in 0..n {
+            let (sx, sy) = dihedral_src(t, x, y, n);
+            dst[y * n + x] = src[sy * n + sx];
+        }
+    }
+}
+
+/// Augment one image into `dst`; returns the dihedral transform drawn (so a target map can
+/// follow it).
+fn augment_into(dst: &mut [f32], src: &[f32], c: usize, s: usize, r: &mut rand_chacha::ChaCha8Rng) -> u8 {
     let t: u8 = r.random_range(0..8);
     let gain: f32 = r.random_range(0.9..1.1);
     let off: f32 = r.random_range(-0.1..0.1);
@@ -110,6 +144,7 @@ fn augment_into(dst: &mut [f32], src: &[f32], c: usize, s: usize, r: &mut rand_c
             }
         }
     }
+    t
 }
 
 /// One epoch's log line.
@@ -204,6 +239,14 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
     if let Some(problem) = meta.net.problem() {
         return Err(QcError::InvalidConfig(problem));
     }
+    let with_map = meta.net.particle_map_weight > 0.0;
+    let g = s / COUNT_MAP_CELL_PX;
+    if with_map && (s % COUNT_MAP_CELL_PX != 0 || train.count_maps.len() != train.n() * g * g) {
+        return Err(QcError::Shape {
+            expected: format!("train particle-count maps: [{}, {g}, {g}] (one per row; image side a multiple of {COUNT_MAP_CELL_PX})", train.n()),
+            got: format!("{} values at {s} px", train.count_maps.len()),
+        });
+    }
     tch::manual_seed(opts.seed as i64);
     meta.recipe = opts.recipe.name().into();
     meta.seed = opts.seed;
@@ -232,6 +275,7 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
     let mut step = 0usize;
     let mut order: Vec<usize> = (0..train.n()).collect();
     let mut buf = vec![0f32; bs * d];
+    let mut map_buf = vec![0f32; if with_map { bs * g * g } else { 0 }];
     for epoch in 1..=opts.max_epochs {
         let t0 = std::time::Instant::now();
         let mut r = rng::stream(&[opts.seed, 0xE90C, epoch as u64]);
@@ -242,10 +286,12 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
         for chunk in order.chunks(bs) {
             let m = chunk.len();
             for (j, &i) in chunk.iter().enumerate() {
-                if opts.augment {
-                    augment_into(&mut buf[j * d..(j + 1) * d], train.item(i), c, s, &mut r);
-                } else {
+                let t = if opts.augment { augment_into(&mut buf[j * d..(j + 1) * d], train.item(i), c, s, &mut r) } else {
                     buf[j * d..(j + 1) * d].copy_from_slice(train.item(i));
+                    0
+                };
+                if with_map {
+                    dihedral_into(&mut map_buf[j * g * g..(j + 1) * g * g], &train.count_maps[i * g * g..(i + 1) * g * g], t, g);
                 }
             }
             let xb = Tensor::f_from_slice(&buf[..m * d])?.f_view([m as i64, c as i64, s as i64, s as i64])?.f_to_device(opts.device)?;
@@ -253,9 +299,16 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
             let yb = Tensor::f_from_slice(&yv)?.f_to_device(opts.device)?;
             lr = lr_at(opts.recipe, step, total_steps);
             opt.set_lr(lr);
-            let (logits, aux) = model.net.forward_with_aux(&xb, true);
-            let ce = logits.f_cross_entropy_loss(&yb, weights.as_ref(), Reduction::Mean, -100, smoothing)?;
-            let loss = match aux {
+            let heads = model.net.forward_heads(&xb, true);
+            let ce = heads.logits.f_cross_entropy_loss(&yb, weights.as_ref(), Reduction::Mean, -100, smoothing)?;
+            let ce = match heads.count_map {
+                Some(map) => {
+                    let mb = Tensor::f_from_slice(&map_buf[..m * g * g])?.f_view([m as i64, g as i64, g as i64])?.f_to_device(opts.device)?;
+                    ce + map.f_mse_loss(&mb, Reduction::Sum)? * (model.meta.net.particle_map_weight / m as f64)
+                }
+                None => ce,
+            };
+            let loss = match heads.aux {
                 Some(aux) => {
                     let av: Vec<f32> = chunk.iter().flat_map(|&i| train.aux[i * n_aux..(i + 1) * n_aux].iter().copied()).collect();
                     let ab = Tensor::f_from_slice(&av)?.f_view([m as i64, n_aux as i64])?.f_to_device(opts.device)?;
@@ -341,6 +394,40 @@ mod tests {
         // The seed recipe has a constant rate: patience alone decides.
         assert!(should_stop(Recipe::Seed, 1, 100, 12, 3, 8));
         assert!(!should_stop(Recipe::Seed, 1, 100, 10, 3, 8));
+    }
+
+    #[test]
+    fn count_map_counts_points_per_8_px_cell_and_clamps_outside_ones() {
+        let m = count_map(&[(0.0, 0.0), (7.4, 7.0), (7.6, 0.0), (95.0, 40.0), (-3.0, 100.0), (20.2, 9.9)], 96);
+        assert_eq!(m.len(), 144);
+        assert_eq!(m.iter().sum::<f32>(), 6.0, "every point counts once");
+        assert_eq!(m[0], 2.0, "(0, 0) and (7.4, 7.0) round to pixels 0..=7");
+        assert_eq!(m[1], 1.0, "7.6 rounds to pixel 8: the next cell");
+        assert_eq!(m[5 * 12 + 11], 1.0, "x 95 -> cell 11, y 40 -> cell 5");
+        assert_eq!(m[11 * 12], 1.0, "outside the image: the nearest border cell");
+        assert_eq!(m[12 + 2], 1.0, "(20.2, 9.9) -> pixel (20, 10) -> cell (2, 1)");
+        assert!(count_map(&[], 64).iter().all(|&v| v == 0.0) && count_map(&[], 64).len() == 64);
+    }
+
+    /// The map follows the image: transforming a one-point image and its map with the same
+    /// dihedral transform gives the map of the transformed image's point, for all 8.
+    #[test]
+    fn dihedral_transforms_move_count_maps_with_their_images() {
+        let (n, g) = (96, 12);
+        for &(px, py) in &[(3usize, 70usize), (50, 9), (95, 0), (40, 41)] {
+            let mut img = vec![0f32; n * n];
+            img[py * n + px] = 1.0;
+            let map = count_map(&[(px as f32, py as f32)], n);
+            for t in 0..8u8 {
+                let mut timg = vec![0f32; n * n];
+                dihedral_into(&mut timg, &img, t, n);
+                let at = timg.iter().position(|&v| v == 1.0).expect("the point moves, it is not lost");
+                let expected = count_map(&[((at % n) as f32, (at / n) as f32)], n);
+                let mut tmap = vec![0f32; g * g];
+                dihedral_into(&mut tmap, &map, t, g);
+                assert_eq!(tmap, expected, "point ({px}, {py}), transform {t}");
+            }
+        }
     }
 
     #[test]

@@ -228,8 +228,9 @@ fn save_load_round_trip_is_exact() {
 /// `tweak`): its weights round-trip, it changes the parameter count by exactly
 /// `extra_parameters`, a plain model's sidecar loads unchanged when the field is absent
 /// (models saved before it existed), and the tweaked weights are refused
-/// under a sidecar that lacks the field rather than loaded silently wrong.
-fn optional_shape_field_round_trips(field: &str, tweak: impl Fn(&mut NetConfig), extra_parameters: i64) {
+/// under a sidecar that lacks the field rather than loaded silently wrong — unless the field
+/// adds a training-only head (`training_only_head`): then they load and classify the same.
+fn optional_shape_field_round_trips(field: &str, tweak: impl Fn(&mut NetConfig), extra_parameters: i64, training_only_head: bool) {
     let _rng = torch_rng();
     tch::set_num_threads(1);
     let data = trypan_tensors(1, 0, 6);
@@ -254,7 +255,12 @@ fn optional_shape_field_round_trips(field: &str, tweak: impl Fn(&mut NetConfig),
         std::fs::write(dir.join("model.json"), v.to_string()).expect("write");
     };
     drop_field(dir.path());
-    assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err(), "{field}: tweaked weights under a plain sidecar");
+    if training_only_head {
+        let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("a training-only head is not needed to classify");
+        assert_eq!(logits(&back), out, "{field}");
+    } else {
+        assert!(Classifier::load(dir.path(), tch::Device::Cpu).is_err(), "{field}: tweaked weights under a plain sidecar");
+    }
     let old = tempfile::tempdir().expect("tmp");
     plain.save(old.path()).expect("save");
     drop_field(old.path());
@@ -267,14 +273,87 @@ fn optional_shape_field_round_trips(field: &str, tweak: impl Fn(&mut NetConfig),
 /// the stem then takes 4 channels instead of 1.
 #[test]
 fn full_res_stem_round_trips_and_old_sidecars_load_without_it() {
-    optional_shape_field_round_trips("full_res_stem", |n| n.full_res_stem = 4, 4 * 9 + 8 + 8 * 9 * (4 - 1));
+    optional_shape_field_round_trips("full_res_stem", |n| n.full_res_stem = 4, 4 * 9 + 8 + 8 * 9 * (4 - 1), false);
 }
 
 /// The space-to-depth stem: a 2x2 unshuffle before a stride-1 stem, which then takes 4x the
 /// input channels (the only parameter change); the output keeps the stride-2 net's shape.
 #[test]
 fn space_to_depth_stem_round_trips_and_old_sidecars_load_without_it() {
-    optional_shape_field_round_trips("space_to_depth", |n| n.space_to_depth = true, 8 * 9 * (4 - 1));
+    optional_shape_field_round_trips("space_to_depth", |n| n.space_to_depth = true, 8 * 9 * (4 - 1), false);
+}
+
+/// The particle-count map head: a 1x1 convolution with bias on the stage-3 features of the
+/// stride-2 net (16 channels here), 17 parameters.
+#[test]
+fn particle_map_head_round_trips_and_old_sidecars_load_without_it() {
+    optional_shape_field_round_trips("particle_map_weight", |n| n.particle_map_weight = 0.1, 16 + 1, true);
+}
+
+/// Bright spots on noise, 32 px, with their positions: a small net trained with the
+/// particle-count map head predicts, on held-out images, per-image counts that follow the
+/// true ones; its map has one cell per 8 x 8 pixels at either stem stride, and the class
+/// logits are the plain forward pass's.
+#[test]
+fn a_particle_map_head_learns_where_the_particles_are() {
+    use rand::{Rng, SeedableRng};
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let spots = |seed: u64, n: usize| {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut t = Tensors { c: 1, s: 32, ..Default::default() };
+        let mut counts = Vec::new();
+        for _ in 0..n {
+            let k = r.random_range(0..7usize);
+            let pts: Vec<(f32, f32)> = (0..k).map(|_| (r.random_range(1.0..31.0f32), r.random_range(1.0..31.0f32))).collect();
+            for y in 0..32 {
+                for x in 0..32 {
+                    let v: f32 = pts.iter().map(|&(px, py)| 2.0 * (-((x as f32 - px).powi(2) + (y as f32 - py).powi(2)) / 2.0).exp()).sum();
+                    t.x.push(v + 0.2 * (r.random::<f32>() - 0.5));
+                }
+            }
+            t.y.push(i64::from(k >= 3));
+            t.count_maps.extend(qc::train::count_map(&pts, 32));
+            counts.push(k as f64);
+        }
+        (t, counts)
+    };
+    let (mut tr, _) = spots(31, 512);
+    let (va, va_counts) = spots(32, 128);
+    let mut meta = tiny_meta(Task::Trypan, [8, 8, 16, 16]);
+    meta.input_size = 32;
+    meta.net.particle_map_weight = 0.5;
+    let opts = TrainOptions { recipe: Recipe::Fast, max_epochs: 12, patience: 12, seed: 3, augment: true, class_weights: false, device: tch::Device::Cpu };
+    let maps = std::mem::take(&mut tr.count_maps);
+    let err = qc::train::train(meta.clone(), &tr, &va, &opts, &mut |_| {}).expect_err("maps are required");
+    assert!(err.to_string().contains("particle-count maps"), "{err}");
+    tr.count_maps = maps;
+    let a = qc::train::train(meta, &tr, &va, &opts, &mut |_| {}).expect("train");
+    let n = va.n() as i64;
+    let x = tch::Tensor::from_slice(&va.x).view([n, 1, 32, 32]);
+    let heads = tch::no_grad(|| a.model.net.forward_heads(&x, false));
+    let map = heads.count_map.expect("map head");
+    assert_eq!(map.size(), [n, 4, 4]);
+    let pred = a.model.predict_particle_counts(&va.x, va.n(), 32).expect("counts");
+    let sums = Vec::<f32>::try_from(map.sum_dim_intlist(&[1i64, 2][..], false, tch::Kind::Float)).expect("vec");
+    assert!(pred.iter().zip(&sums).all(|(p, s)| (p - f64::from(*s)).abs() < 1e-4), "the count is the map's sum");
+    assert!(Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu).predict_particle_counts(&va.x, va.n(), 32).is_err(), "no map head");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mp, mc) = (mean(&pred), mean(&va_counts));
+    let cov: f64 = pred.iter().zip(&va_counts).map(|(p, c)| (p - mp) * (c - mc)).sum();
+    let var = |v: &[f64], m: f64| v.iter().map(|a| (a - m).powi(2)).sum::<f64>();
+    let corr = cov / (var(&pred, mp) * var(&va_counts, mc)).sqrt();
+    assert!(corr > 0.8, "held-out predicted vs true spot counts: r = {corr:.3} (means {mp:.2} vs {mc:.2})");
+    let plain = tch::no_grad(|| tch::nn::ModuleT::forward_t(&a.model.net, &x, false));
+    assert!(heads.logits.allclose(&plain, 1e-6, 1e-6, false));
+    // At stem stride 1 the head sits one stage later: still 1/8 of the input.
+    let mut s1 = tiny_meta(Task::Microcarrier, [8, 8, 16, 16]);
+    s1.net.stem_stride = 1;
+    s1.net.particle_map_weight = 0.1;
+    let m1 = Classifier::new(s1, tch::Device::Cpu);
+    let x96 = tch::Tensor::zeros([2, 1, 96, 96], (tch::Kind::Float, tch::Device::Cpu));
+    let map1 = tch::no_grad(|| m1.net.forward_heads(&x96, false)).count_map.expect("map head");
+    assert_eq!(map1.size(), [2, 12, 12]);
 }
 
 #[test]
@@ -430,7 +509,9 @@ fn an_auxiliary_head_learns_its_target_round_trips_and_leaves_the_classes_alone(
     assert_eq!(a.model.n_parameters(), plain_params + 33);
     let n = va.n() as i64;
     let x = tch::Tensor::from_slice(&va.x).view([n, 1, 64, 64]);
-    let (logits, aux) = tch::no_grad(|| a.model.net.forward_with_aux(&x, false));
+    let heads = tch::no_grad(|| a.model.net.forward_heads(&x, false));
+    let (logits, aux) = (heads.logits, heads.aux);
+    assert!(heads.count_map.is_none(), "no particle-count map head unless asked for");
     let aux = Vec::<f32>::try_from(aux.expect("aux head").flatten(0, -1)).expect("vec");
     let mse = aux.iter().zip(&va.y).map(|(p, &y)| (f64::from(*p) - target.standardise(y as f64)).powi(2)).sum::<f64>() / n as f64;
     assert!(mse < 0.5, "held-out auxiliary MSE {mse} (standardised) should be well below the variance (1)");
@@ -475,6 +556,8 @@ fn net_config_problems_are_named() {
         (NetConfig { dropout: 1.0, ..ok.clone() }, "dropout 1"),
         (NetConfig { n_classes: 1, ..ok.clone() }, "1 classes"),
         (NetConfig { aux_weight: -1.0, ..ok.clone() }, "auxiliary weight -1"),
+        (NetConfig { particle_map_weight: f64::NAN, ..ok.clone() }, "particle-map weight NaN is outside [0, 100]"),
+        (NetConfig { particle_map_weight: 0.1, arch: qc::model::Arch::Resnet50, ..ok.clone() }, "particle-count map head is an option of the compact net only"),
         (NetConfig { aux_targets: vec![qc::model::AuxTarget { column: "n_particles".into(), mean: 1.0, std: 0.0 }], ..ok.clone() }, "`n_particles` has mean 1 and std 0"),
     ] {
         let why = cfg.problem().unwrap_or_default();

@@ -131,11 +131,22 @@ pub enum QcCommand {
         /// training loss, beside the cross-entropy; (0, 100], default 0.5. Needs --aux-targets.
         #[arg(long)]
         aux_weight: Option<f64>,
+        /// Weight of a particle-count map loss: a 1x1 convolution on the compact net's
+        /// features at 1/8 resolution learns how many microbial particles lie in each
+        /// 8 x 8-pixel cell (from the render's particles.csv, rotated and flipped with the
+        /// image), and weight x its squared error summed over the cells joins the loss. Dense
+        /// supervision of the count behind the `contaminated` rule (>= 12 particles);
+        /// training only, inference costs the same. Microcarrier renders only; [0, 100],
+        /// default 0 (none).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        particle_map_weight: f64,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
     /// confusion.csv/.png, rotation.csv, predictions.csv and, for renders, difficulty.csv
     /// (accuracy per tercile of blur and of photons at background); for a model trained with
-    /// --aux-targets, aux_predictions.csv and each target's RMSE, MAE and R² in metrics.json.
+    /// --aux-targets, aux_predictions.csv and each target's RMSE, MAE and R² in metrics.json;
+    /// for one trained with --particle-map-weight on data with particles.csv,
+    /// particle_counts.csv (the map's count per image against the true one) and its fit.
     Eval {
         #[arg(long)]
         model: PathBuf,
@@ -249,9 +260,12 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads, no_margin } => {
             cmd_render(&render_config(&task, no_spectral, &difficulty, no_margin)?, n, seed, &out, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight } => {
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight, particle_map_weight } => {
             let aux = parse_aux(aux_targets.as_deref(), aux_weight)?;
-            let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks, full_res_stem, space_to_depth, aux };
+            if !(particle_map_weight.is_finite() && (0.0..=100.0).contains(&particle_map_weight)) {
+                bail!("--particle-map-weight {particle_map_weight} is outside [0, 100] (0 = no particle-count map)");
+            }
+            let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks, full_res_stem, space_to_depth, aux, particle_map_weight };
             cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, shape)
         }
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
@@ -292,6 +306,9 @@ fn cmd_render(cfg: &RenderConfig, n: u64, seed: u64, out: &Path, threads: usize)
     let classes = task.classes();
     let size = task.size_px();
     let mut csv = String::new();
+    // Microcarrier renders: one row per microbial particle (the count behind the label).
+    let with_particles = task == Task::Microcarrier;
+    let mut particles_csv = String::from("file,x_px,y_px\n");
     let mut spectral: Vec<u8> = Vec::with_capacity(if cfg.spectral { n as usize * qc::render::spectral::N_BANDS * size * size } else { 0 });
     let mut montage_rows: Vec<Vec<Vec<u8>>> = vec![Vec::new(); classes.len()];
     let pb = bar(n, "render");
@@ -333,6 +350,9 @@ fn cmd_render(cfg: &RenderConfig, n: u64, seed: u64, out: &Path, threads: usize)
             if let Some(s) = &r.spectral {
                 spectral.extend_from_slice(s);
             }
+            for (x, y) in &r.particles_px {
+                particles_csv.push_str(&format!("{file},{x:.3},{y:.3}\n"));
+            }
             if let Some(l) = r.label
                 && montage_rows[l].len() < 8
             {
@@ -344,6 +364,9 @@ fn cmd_render(cfg: &RenderConfig, n: u64, seed: u64, out: &Path, threads: usize)
     }
     pb.finish_and_clear();
     qc::io::write_file(&out.join("labels.csv"), csv.as_bytes())?;
+    if with_particles {
+        qc::io::write_file(&out.join(qc::io::PARTICLES_CSV), particles_csv.as_bytes())?;
+    }
     if cfg.spectral {
         let shape = [n as usize, qc::render::spectral::N_BANDS, size, size];
         qc::io::write_file(&out.join("spectral.npy"), &qc::io::encode_npy_u8(&spectral, &shape))?;
@@ -371,6 +394,7 @@ fn cmd_render(cfg: &RenderConfig, n: u64, seed: u64, out: &Path, threads: usize)
         "group_size": render::GROUP_SIZE,
         "splits": "by group: 70 % train, 15 % val, 15 % test (hash of seed and group)",
         "montage": "rows are classes in the order of `classes`, up to 8 images each",
+        "particles": if with_particles { serde_json::json!({"file": qc::io::PARTICLES_CSV, "columns": "file,x_px,y_px: centre of each microbial particle (pixels, origin at the top-left pixel's centre); a file's row count is its n_particles"}) } else { serde_json::Value::Null },
         "spectral": if cfg.spectral { serde_json::json!({"file": "spectral.npy", "dtype": "u8", "shape": "[N, 11, H, W]", "bands_nm": render::spectral::BANDS_NM}) } else { serde_json::Value::Null },
     });
     qc::io::write_file(&out.join("render.json"), serde_json::to_string_pretty(&meta)?.as_bytes())?;

@@ -49,6 +49,8 @@ pub(super) struct NetShape {
     pub space_to_depth: bool,
     /// `--aux-targets` columns and `--aux-weight`; `None` without auxiliary targets.
     pub aux: Option<(Vec<String>, f64)>,
+    /// `--particle-map-weight` (0 = no particle-count map head).
+    pub particle_map_weight: f64,
 }
 
 /// Default `--aux-weight`.
@@ -103,8 +105,8 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         bail!("--epochs and --patience must be at least 1");
     }
     let stem_stride = shape.stem_stride;
-    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1 || shape.full_res_stem != 0 || shape.space_to_depth) {
-        bail!("--widths, --blocks, --full-res-stem and --space-to-depth shape the compact net; --arch {arch} has its own fixed stages");
+    if arch != "compact" && (shape.widths.is_some() || shape.blocks != 1 || shape.full_res_stem != 0 || shape.space_to_depth || shape.particle_map_weight > 0.0) {
+        bail!("--widths, --blocks, --full-res-stem, --space-to-depth and --particle-map-weight shape the compact net; --arch {arch} has its own fixed stages");
     }
     if shape.space_to_depth && stem_stride != 2 {
         bail!("--space-to-depth replaces the stride-2 stem; it cannot be combined with --stem-stride {stem_stride}");
@@ -118,6 +120,18 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
     let size = p.task.size_px();
     if shape.space_to_depth && size % 2 != 0 {
         bail!("--space-to-depth needs even image sides; the {} task is {size} px", p.task.name());
+    }
+    if shape.particle_map_weight > 0.0 {
+        if p.set.particles.is_none() {
+            bail!(
+                "--particle-map-weight needs the particle positions of a microcarrier render ({} has no {}; renders write it since session 19: render again with `mabtwin qc render --task microcarrier`)",
+                data.display(),
+                qc::io::PARTICLES_CSV
+            );
+        }
+        if size % qc::train::COUNT_MAP_CELL_PX != 0 {
+            bail!("--particle-map-weight needs an image side that is a multiple of {} px (the {} task is {size} px)", qc::train::COUNT_MAP_CELL_PX, p.task.name());
+        }
     }
     let train_idx: Vec<usize> = (0..p.y.len()).filter(|&i| p.set.splits[i] == "train").collect();
     let use_spectral = !no_spectral && p.set.spectral.is_some();
@@ -166,6 +180,12 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             "auxiliary targets (weight {weight}): {}",
             net.aux_targets.iter().map(|t| format!("{} (mean {:.3}, std {:.3})", t.column, t.mean, t.std)).collect::<Vec<_>>().join(", ")
         );
+    }
+    if let Some(points) = p.set.particles.as_ref().filter(|_| shape.particle_map_weight > 0.0) {
+        net.particle_map_weight = shape.particle_map_weight;
+        tr.count_maps = tr_idx.iter().flat_map(|&i| qc::train::count_map(&points[i], size)).collect();
+        let n_pts: usize = tr_idx.iter().map(|&i| points[i].len()).sum();
+        eprintln!("particle-count map (weight {}): {n_pts} particles over {} training images, {}x{} cells of {} px", shape.particle_map_weight, tr.n(), size / 8, size / 8, qc::train::COUNT_MAP_CELL_PX);
     }
     net.arch = match arch {
         "compact" => qc::model::Arch::Compact,

@@ -296,7 +296,8 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
     latents.extend(difficulty_latents(blur_px, bg, lot));
     let vis = particle_visibility(&s.particles, 1.0 - haze, blur_px, bg, lot);
     latents.extend([("particle_snr", vis.snr_rss), ("n_particles_snr_ge_3", f64::from(vis.n_snr_ge_3))]);
-    Rendered { image: img, label: Some(label(&l)), group: 0, latents, spectral }
+    let particles_px = s.particles.iter().map(|&(x, y, _, _)| (x, y)).collect();
+    Rendered { image: img, label: Some(label(&l)), group: 0, latents, spectral, particles_px }
 }
 
 /// How visible a bead's microbial particles are in the finished image (diagnostic latents

@@ -185,6 +185,10 @@ pub struct Rendered {
     pub latents: Latents,
     /// Spectral cube, u8 `[11][H][W]`, if requested.
     pub spectral: Option<Vec<u8>>,
+    /// Centres `(x_px, y_px)` of the microbial particles behind a microcarrier image's count
+    /// label (`qc render` writes them to `particles.csv`; empty for the other tasks). A clump
+    /// member may lie just outside the image: it is still counted by the label rule.
+    pub particles_px: Vec<(f32, f32)>,
 }
 
 /// Lot nuisances shared by one group (spec §4): independent of labels.

@@ -207,7 +207,7 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, s: &Scene, r: &mut ChaCha8Rng) ->
     let blur_px = imaging_chain(&mut img, lot, cfg.difficulty, r);
     let mut latents = vec![("h", s.h), ("n_rosettes", s.rosettes.len() as f64), ("n_whole_rosettes", f64::from(s.n_whole))];
     latents.extend(difficulty_latents(blur_px, bg, lot));
-    Rendered { image: img, label: label(s.h, s.n_whole), group: 0, latents, spectral: None }
+    Rendered { image: img, label: label(s.h, s.n_whole), group: 0, latents, spectral: None, particles_px: Vec::new() }
 }
 
 pub(crate) fn render_class(cfg: &RenderConfig, lot: &LotNuisance, class: usize, r: &mut ChaCha8Rng) -> Result<Rendered> {

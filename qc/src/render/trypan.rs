@@ -116,7 +116,7 @@ fn draw(cfg: &RenderConfig, lot: &LotNuisance, central_dead: bool, n_neigh: u32,
         ("grid", f64::from(u8::from(grid))),
     ];
     latents.extend(difficulty_latents(blur_px, bg, lot));
-    Rendered { image: img, label: Some(label(central_dead)), group: 0, latents, spectral }
+    Rendered { image: img, label: Some(label(central_dead)), group: 0, latents, spectral, particles_px: Vec::new() }
 }
 
 pub(crate) fn render_class(cfg: &RenderConfig, lot: &LotNuisance, class: usize, r: &mut ChaCha8Rng) -> Result<Rendered> {
