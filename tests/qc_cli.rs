@@ -173,6 +173,15 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
     }
 }
 
+/// `qc eval` of model `m` on `data` into `r` (1 thread): it succeeds and its stdout says
+/// `says`; returns `metrics.json`.
+fn eval_metrics(m: &Path, data: &Path, r: &Path, says: &str) -> serde_json::Value {
+    let out = mabtwin(&["qc", "eval", "--model", s(m), "--data", s(data), "--out", s(r), "--threads", "1"]);
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && so.contains(says), "{so}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&std::fs::read(r.join("metrics.json")).expect("metrics.json")).expect("json")
+}
+
 /// A microcarrier render lists every particle behind its count label; `qc train
 /// --particle-map-weight` learns a map of them and refuses data without positions.
 #[test]
@@ -211,10 +220,7 @@ fn particle_positions_are_written_and_train_a_count_map() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // eval scores the map's per-image count against the true one and writes it per image.
     let r = d.path().join("r");
-    let out = mabtwin(&["qc", "eval", "--model", s(&m), "--data", s(&data), "--out", s(&r), "--threads", "1"]);
-    let so = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && so.contains("particle count from the map head (n="), "{so}{}", String::from_utf8_lossy(&out.stderr));
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(r.join("metrics.json")).expect("metrics.json")).expect("json");
+    let metrics = eval_metrics(&m, &data, &r, "particle count from the map head (n=");
     let n = metrics["metrics"]["n"].as_u64().expect("n");
     assert_eq!(metrics["particle_map"]["n"].as_u64(), Some(n), "{metrics}");
     assert!(metrics["particle_map"]["mae"].as_f64().is_some_and(|v| v.is_finite() && v >= 0.0), "{metrics}");
@@ -261,10 +267,7 @@ fn train_learns_auxiliary_targets_from_labels_csv_and_refuses_bad_ones() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // eval scores the auxiliary targets on the evaluated rows and writes them per image.
     let r = d.path().join("r");
-    let out = mabtwin(&["qc", "eval", "--model", s(&m), "--data", s(&data), "--out", s(&r), "--threads", "1"]);
-    let so = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && so.contains("auxiliary target radius_px (n="), "{so}{}", String::from_utf8_lossy(&out.stderr));
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(r.join("metrics.json")).expect("metrics.json")).expect("json");
+    let metrics = eval_metrics(&m, &data, &r, "auxiliary target radius_px (n=");
     let fits = metrics["aux_targets"].as_array().expect("aux_targets");
     assert_eq!(fits.len(), 2, "{metrics}");
     let n = metrics["metrics"]["n"].as_u64().expect("n");

@@ -188,6 +188,17 @@ pub struct RowDifficulty {
     pub photons_at_background: Vec<f64>,
 }
 
+/// Cell `i` (column `name`) of data row `row` (0-based) of the CSV file `path` as a finite
+/// number, or an error naming the file, row, column and cell.
+fn finite_cell(rec: &csv::StringRecord, i: usize, name: &str, path: &Path, row: usize) -> Result<f64> {
+    let cell = rec.get(i).unwrap_or_default();
+    cell.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| QcError::format(path, format!("data row {}: `{name}` = `{cell}` is not a finite number", row + 1)))
+}
+
 /// File name of a microcarrier render's particle positions: `file,x_px,y_px`, one row per
 /// microbial particle (pixel coordinates, origin at the centre of the top-left pixel).
 pub const PARTICLES_CSV: &str = "particles.csv";
@@ -210,14 +221,7 @@ fn read_particles_csv(dir: &Path, path: &Path, files: &[PathBuf]) -> Result<Vec<
         let Some(&i) = row_of.get(dir.join(name).as_path()) else {
             return Err(QcError::format(path, format!("data row {}: file `{name}` is not in labels.csv", row + 1)));
         };
-        let num = |k: usize, what: &str| -> Result<f32> {
-            let cell = rec.get(k).unwrap_or_default();
-            cell.trim()
-                .parse::<f32>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| QcError::format(path, format!("data row {}: `{what}` = `{cell}` is not a finite number", row + 1)))
-        };
+        let num = |k: usize, what: &str| finite_cell(&rec, k, what, path, row).map(|v| v as f32);
         out[i].push((num(xi, "x_px")?, num(yi, "y_px")?));
     }
     Ok(out)
@@ -265,14 +269,7 @@ fn read_labels_csv(dir: &Path, csv_path: &Path, out: &mut LabelledSet) -> Result
         out.groups.push(gi.and_then(|i| rec.get(i)).unwrap_or("").to_string());
         out.files.push(file);
         if let (Some((bi, pi)), Some(d)) = (di, difficulty.as_mut()) {
-            let num = |i: usize, name: &str| -> Result<f64> {
-                let cell = rec.get(i).unwrap_or_default();
-                cell.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| QcError::format(csv_path, format!("data row {}: `{name}` = `{cell}` is not a finite number", row + 1)))
-            };
+            let num = |i: usize, name: &str| finite_cell(&rec, i, name, csv_path, row);
             d.blur_px.push(num(bi, crate::render::BLUR_PX)?);
             d.photons_at_background.push(num(pi, crate::render::PHOTONS_AT_BACKGROUND)?);
         }

@@ -76,11 +76,12 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
         "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
     });
     let files: Vec<String> = ev_idx.iter().map(|&i| display_relative(&p.set.files[i], data)).collect();
-    let aux = aux_targets_report(&model, &ev, &ev_idx, &p.set, &files, &y, &p.classes, out)?;
+    let rows = EvalRows { model: &model, ev: &ev, ev_idx: &ev_idx, set: &p.set, files: &files, y: &y, classes: &p.classes, out };
+    let aux = aux_targets_report(&rows)?;
     if !aux.is_empty() {
         json["aux_targets"] = serde_json::to_value(&aux)?;
     }
-    let particle_fit = particle_map_report(&model, &ev, &ev_idx, &p.set, &files, &y, &p.classes, out)?;
+    let particle_fit = particle_map_report(&rows)?;
     if let Some(f) = &particle_fit {
         json["particle_map"] = serde_json::to_value(f)?;
     }
@@ -143,21 +144,27 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
     Ok(ExitCode::SUCCESS)
 }
 
+/// The evaluated rows and what the per-image head reports need of them: the model, the
+/// inputs, each row's index into the data set, the data set, the files as the user reads
+/// them, the true class indices, the class names and the output folder.
+#[derive(Clone, Copy)]
+struct EvalRows<'a> {
+    model: &'a qc::model::Classifier,
+    ev: &'a qc::train::Tensors,
+    ev_idx: &'a [usize],
+    set: &'a qc::io::LabelledSet,
+    files: &'a [String],
+    y: &'a [usize],
+    classes: &'a [String],
+    out: &'a Path,
+}
+
 /// For a model trained with `--particle-map-weight` on data with `particles.csv`: the count
 /// its map gives per image (the map's sum) against the true particle count, scored (RMSE,
 /// MAE, R²) and written to `particle_counts.csv` (`file,label,n_particles_true,
 /// n_particles_pred`). `None` without the head; the data's missing positions are named.
-#[allow(clippy::too_many_arguments)]
-fn particle_map_report(
-    model: &qc::model::Classifier,
-    ev: &qc::train::Tensors,
-    ev_idx: &[usize],
-    set: &qc::io::LabelledSet,
-    files: &[String],
-    y: &[usize],
-    classes: &[String],
-    out: &Path,
-) -> Result<Option<AuxTargetFit>> {
+fn particle_map_report(rows: &EvalRows) -> Result<Option<AuxTargetFit>> {
+    let EvalRows { model, ev, ev_idx, set, files, y, classes, out } = *rows;
     if model.meta.net.particle_map_weight <= 0.0 {
         return Ok(None);
     }
@@ -196,17 +203,8 @@ struct AuxTargetFit {
 /// evaluated rows, scored (RMSE, MAE, R²) and written per image to `aux_predictions.csv`
 /// (`file,label` then `COL_true,COL_pred` per target). Targets the data lack are named and
 /// skipped; a model without auxiliary targets gives an empty list and no file.
-#[allow(clippy::too_many_arguments)]
-fn aux_targets_report(
-    model: &qc::model::Classifier,
-    ev: &qc::train::Tensors,
-    ev_idx: &[usize],
-    set: &qc::io::LabelledSet,
-    files: &[String],
-    y: &[usize],
-    classes: &[String],
-    out: &Path,
-) -> Result<Vec<AuxTargetFit>> {
+fn aux_targets_report(rows: &EvalRows) -> Result<Vec<AuxTargetFit>> {
+    let EvalRows { model, ev, ev_idx, set, files, y, classes, out } = *rows;
     let targets = &model.meta.net.aux_targets;
     if targets.is_empty() {
         return Ok(Vec::new());
