@@ -409,9 +409,10 @@ impl Net {
         (h.adaptive_avg_pool2d([1, 1]).flatten(1, -1), map)
     }
 
-    /// Every head's output for `xs` (see [`Heads`]); the map head runs only here.
-    pub fn forward_heads(&self, xs: &Tensor, train: bool) -> Heads {
-        let (f, count_map) = self.features(xs, train, true);
+    /// Every head's output for `xs` (see [`Heads`]); the map head runs only here, and only
+    /// when `with_map` (callers that do not read `count_map` skip it).
+    pub fn forward_heads(&self, xs: &Tensor, train: bool, with_map: bool) -> Heads {
+        let (f, count_map) = self.features(xs, train, with_map);
         let aux = self.aux.as_ref().map(|a| f.apply(a));
         Heads { logits: f.dropout(self.dropout, train).apply(&self.fc), aux, count_map }
     }
@@ -610,7 +611,7 @@ impl Classifier {
         }
         let (c, s) = (self.n_channels(), self.meta.input_size);
         let out = batched(self.vs.device(), x, n, c, s, batch, |t| {
-            self.net.forward_heads(t, false).aux.ok_or_else(|| QcError::InvalidConfig("the network has no auxiliary head".into()))
+            self.net.forward_heads(t, false, false).aux.ok_or_else(|| QcError::InvalidConfig("the network has no auxiliary head".into()))
         })?;
         let flat = Vec::<f32>::try_from(out.f_flatten(0, -1)?)?;
         Ok(flat.chunks(targets.len()).map(|row| row.iter().zip(targets).map(|(&v, t)| f64::from(v) * t.std + t.mean).collect()).collect())
@@ -621,7 +622,7 @@ impl Classifier {
     pub fn predict_particle_counts(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<f64>> {
         let (c, s) = (self.n_channels(), self.meta.input_size);
         let out = batched(self.vs.device(), x, n, c, s, batch, |t| {
-            let map = self.net.forward_heads(t, false).count_map.ok_or_else(|| QcError::InvalidConfig("the model has no particle-count map (train with --particle-map-weight)".into()))?;
+            let map = self.net.forward_heads(t, false, true).count_map.ok_or_else(|| QcError::InvalidConfig("the model has no particle-count map (train with --particle-map-weight)".into()))?;
             Ok(map.f_sum_dim_intlist(&[1i64, 2][..], false, Kind::Float)?)
         })?;
         Ok(Vec::<f32>::try_from(out.f_flatten(0, -1)?)?.into_iter().map(f64::from).collect())

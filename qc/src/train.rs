@@ -134,14 +134,14 @@ fn augment_into(dst: &mut [f32], src: &[f32], c: usize, s: usize, r: &mut rand_c
     let t: u8 = r.random_range(0..8);
     let gain: f32 = r.random_range(0.9..1.1);
     let off: f32 = r.random_range(-0.1..0.1);
+    let plane = s * s;
     for ch in 0..c {
-        for y in 0..s {
-            for x in 0..s {
-                let (sx, sy) = dihedral_src(t, x, y, s);
-                let v = src[ch * s * s + sy * s + sx];
-                let noise: f32 = 0.05 * r.sample::<f32, _>(rand_distr::StandardNormal);
-                dst[ch * s * s + y * s + x] = if ch == 0 { v * gain + off + noise } else { v + noise };
-            }
+        let (d, from) = (&mut dst[ch * plane..(ch + 1) * plane], &src[ch * plane..(ch + 1) * plane]);
+        dihedral_into(d, from, t, s);
+        // Noise is drawn pixel by pixel in output order, as before the dihedral step was shared.
+        for v in d.iter_mut() {
+            let noise: f32 = 0.05 * r.sample::<f32, _>(rand_distr::StandardNormal);
+            *v = if ch == 0 { *v * gain + off + noise } else { *v + noise };
         }
     }
     t
@@ -299,7 +299,7 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
             let yb = Tensor::f_from_slice(&yv)?.f_to_device(opts.device)?;
             lr = lr_at(opts.recipe, step, total_steps);
             opt.set_lr(lr);
-            let heads = model.net.forward_heads(&xb, true);
+            let heads = model.net.forward_heads(&xb, true, true);
             let ce = heads.logits.f_cross_entropy_loss(&yb, weights.as_ref(), Reduction::Mean, -100, smoothing)?;
             let ce = match heads.count_map {
                 Some(map) => {
@@ -427,6 +427,38 @@ mod tests {
                 dihedral_into(&mut tmap, &map, t, g);
                 assert_eq!(tmap, expected, "point ({px}, {py}), transform {t}");
             }
+        }
+    }
+
+    /// `augment_into` (dihedral step shared with the count maps) gives the same pixels and the
+    /// same random draws as the per-pixel formulation it replaced, so trainings are unchanged.
+    #[test]
+    fn augmentation_matches_the_per_pixel_reference() {
+        use rand::{Rng, SeedableRng};
+        let (c, s) = (3usize, 10usize);
+        let src: Vec<f32> = (0..c * s * s).map(|i| (i as f32 * 0.37).sin()).collect();
+        for seed in 0..16u64 {
+            let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut got = vec![0f32; src.len()];
+            let t = augment_into(&mut got, &src, c, s, &mut r);
+            let after: u64 = r.random();
+            let mut q = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let tr: u8 = q.random_range(0..8);
+            let gain: f32 = q.random_range(0.9..1.1);
+            let off: f32 = q.random_range(-0.1..0.1);
+            let mut want = vec![0f32; src.len()];
+            for ch in 0..c {
+                for y in 0..s {
+                    for x in 0..s {
+                        let (sx, sy) = dihedral_src(tr, x, y, s);
+                        let v = src[ch * s * s + sy * s + sx];
+                        let noise: f32 = 0.05 * q.sample::<f32, _>(rand_distr::StandardNormal);
+                        want[ch * s * s + y * s + x] = if ch == 0 { v * gain + off + noise } else { v + noise };
+                    }
+                }
+            }
+            assert_eq!((t, got), (tr, want), "seed {seed}");
+            assert_eq!(after, q.random::<u64>(), "seed {seed}: same number of draws");
         }
     }
 
