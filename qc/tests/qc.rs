@@ -331,7 +331,8 @@ fn a_particle_map_head_learns_where_the_particles_are() {
     let a = qc::train::train(meta, &tr, &va, &opts, &mut |_| {}).expect("train");
     let n = va.n() as i64;
     let x = tch::Tensor::from_slice(&va.x).view([n, 1, 32, 32]);
-    let heads = tch::no_grad(|| a.model.net.forward_heads(&x, false));
+    let heads = tch::no_grad(|| a.model.net.forward_heads(&x, false, true));
+    assert!(tch::no_grad(|| a.model.net.forward_heads(&x, false, false)).count_map.is_none(), "the map head runs only when asked");
     let map = heads.count_map.expect("map head");
     assert_eq!(map.size(), [n, 4, 4]);
     let pred = a.model.predict_particle_counts(&va.x, va.n(), 32).expect("counts");
@@ -352,7 +353,7 @@ fn a_particle_map_head_learns_where_the_particles_are() {
     s1.net.particle_map_weight = 0.1;
     let m1 = Classifier::new(s1, tch::Device::Cpu);
     let x96 = tch::Tensor::zeros([2, 1, 96, 96], (tch::Kind::Float, tch::Device::Cpu));
-    let map1 = tch::no_grad(|| m1.net.forward_heads(&x96, false)).count_map.expect("map head");
+    let map1 = tch::no_grad(|| m1.net.forward_heads(&x96, false, true)).count_map.expect("map head");
     assert_eq!(map1.size(), [2, 12, 12]);
 }
 
@@ -509,7 +510,7 @@ fn an_auxiliary_head_learns_its_target_round_trips_and_leaves_the_classes_alone(
     assert_eq!(a.model.n_parameters(), plain_params + 33);
     let n = va.n() as i64;
     let x = tch::Tensor::from_slice(&va.x).view([n, 1, 64, 64]);
-    let heads = tch::no_grad(|| a.model.net.forward_heads(&x, false));
+    let heads = tch::no_grad(|| a.model.net.forward_heads(&x, false, true));
     let (logits, aux) = (heads.logits, heads.aux);
     assert!(heads.count_map.is_none(), "no particle-count map head unless asked for");
     let aux = Vec::<f32>::try_from(aux.expect("aux head").flatten(0, -1)).expect("vec");
