@@ -134,9 +134,7 @@ fn augment_into(dst: &mut [f32], src: &[f32], c: usize, s: usize, r: &mut rand_c
     let t: u8 = r.random_range(0..8);
     let gain: f32 = r.random_range(0.9..1.1);
     let off: f32 = r.random_range(-0.1..0.1);
-    let plane = s * s;
-    for ch in 0..c {
-        let (d, from) = (&mut dst[ch * plane..(ch + 1) * plane], &src[ch * plane..(ch + 1) * plane]);
+    for (ch, (d, from)) in dst.chunks_mut(s * s).zip(src.chunks(s * s)).take(c).enumerate() {
         dihedral_into(d, from, t, s);
         // Noise is drawn pixel by pixel in output order, as before the dihedral step was shared.
         for v in d.iter_mut() {

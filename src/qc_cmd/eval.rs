@@ -179,14 +179,7 @@ fn particle_map_report(rows: &EvalRows) -> Result<Option<AuxTargetFit>> {
         csv.push_str(&format!("{},{},{},{:.3}\n", csv_field(file), csv_field(&classes[y[r]]), truth[r], pred[r]));
     }
     qc::io::write_file(&out.join("particle_counts.csv"), csv.as_bytes())?;
-    let fit = AuxTargetFit {
-        column: "n_particles (sum of the particle-count map)".into(),
-        n: truth.len(),
-        rmse: twin::metrics::rmse(&truth, &pred),
-        mae: twin::metrics::mae(&truth, &pred),
-        r2: twin::metrics::r2(&truth, &pred),
-    };
-    Ok(Some(fit))
+    Ok(Some(AuxTargetFit::score("n_particles (sum of the particle-count map)", &truth, &pred)))
 }
 
 /// How well a model trained with `--aux-targets` predicts each target on the evaluated rows.
@@ -197,6 +190,19 @@ struct AuxTargetFit {
     rmse: f64,
     mae: f64,
     r2: f64,
+}
+
+impl AuxTargetFit {
+    /// RMSE, MAE and R² of `pred` against `truth` for the target named `column`.
+    fn score(column: &str, truth: &[f64], pred: &[f64]) -> Self {
+        Self {
+            column: column.to_string(),
+            n: truth.len(),
+            rmse: twin::metrics::rmse(truth, pred),
+            mae: twin::metrics::mae(truth, pred),
+            r2: twin::metrics::r2(truth, pred),
+        }
+    }
 }
 
 /// For a model with auxiliary targets: each target the data's labels.csv has, predicted on the
@@ -219,7 +225,7 @@ fn aux_targets_report(rows: &EvalRows) -> Result<Vec<AuxTargetFit>> {
         };
         let truth: Vec<f64> = ev_idx.iter().map(|&i| v[i]).collect();
         let p: Vec<f64> = pred.iter().map(|row| row[k]).collect();
-        fits.push(AuxTargetFit { column: t.column.clone(), n: truth.len(), rmse: twin::metrics::rmse(&truth, &p), mae: twin::metrics::mae(&truth, &p), r2: twin::metrics::r2(&truth, &p) });
+        fits.push(AuxTargetFit::score(&t.column, &truth, &p));
         cols.push((k, truth));
     }
     if fits.is_empty() {
