@@ -424,6 +424,71 @@ fn eval_writes_report_files() {
     assert!(v2.get("difficulty").is_none());
 }
 
+/// `qc calibrate` fits class decision offsets on a labelled split, rewrites model.json only,
+/// and `qc eval` then reports the figures with and without them; the test split, a missing
+/// --data and too few images per class are clear errors (exit 2); --clear removes them.
+#[test]
+fn calibrate_fits_class_offsets_and_eval_reports_both_rules() {
+    let d = tempfile::tempdir().expect("tmp");
+    let data = d.path().join("data");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "400", "--seed", "78", "--out", s(&data), "--no-spectral"]);
+    assert!(out.status.success());
+    // `qc train --fit-class-offsets` fits them on the validation split after training.
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "1", "--threads", "1", "--fit-class-offsets"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("class decision offsets fitted on val"), "{}", String::from_utf8_lossy(&out.stdout));
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("model.json")).expect("json")).expect("json");
+    assert_eq!(meta["class_offsets_fit"]["split"], "val", "{meta}");
+    assert_eq!(meta["class_log_offsets"].as_array().map(Vec::len), Some(2), "{meta}");
+    let weights = std::fs::read(m.join("model.safetensors")).expect("weights");
+    let out = mabtwin(&["qc", "calibrate", "--model", s(&m), "--data", s(&data), "--split", "train", "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("class decision offsets fitted on train") && stdout.contains("before: accuracy") && stdout.contains("after: accuracy"), "{stdout}");
+    assert_eq!(std::fs::read(m.join("model.safetensors")).expect("weights"), weights, "weights untouched");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("model.json")).expect("json")).expect("json");
+    let offsets: Vec<f64> = meta["class_log_offsets"].as_array().expect("offsets").iter().map(|v| v.as_f64().expect("f64")).collect();
+    assert_eq!(offsets.len(), 2);
+    assert!(offsets.iter().sum::<f64>().abs() < 1e-6, "centred: {offsets:?}");
+    let fit = &meta["class_offsets_fit"];
+    assert_eq!(fit["split"], "train");
+    let (before, after) = (&fit["before"], &fit["after"]);
+    assert!(after["min_precision_recall"].as_f64().expect("f64") >= before["min_precision_recall"].as_f64().expect("f64"));
+    assert!(after["accuracy"].as_f64().expect("f64") >= before["accuracy"].as_f64().expect("f64") - 0.005 - 1e-12);
+    // eval on the same split reproduces the fit's "after" figures, and its "before" ones
+    // without the offsets.
+    let rep = d.path().join("rep");
+    let out = mabtwin(&["qc", "eval", "--model", s(&m), "--data", s(&data), "--out", s(&rep), "--split", "train", "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rep.join("metrics.json")).expect("json")).expect("json");
+    assert_eq!(&v["operating_point"], after, "{v}");
+    assert_eq!(&v["without_class_offsets"]["operating_point"], before, "{v}");
+    assert_eq!(v["metrics"]["accuracy"], after["accuracy"]);
+    // Refusals.
+    for (args, says) in [
+        (vec!["--data", s(&data), "--split", "test"], "--split test"),
+        (vec![], "--data is needed"),
+        (vec!["--data", s(&data), "--split", "nope"], "no `nope` rows"),
+    ] {
+        let mut a = vec!["qc", "calibrate", "--model", s(&m)];
+        a.extend(args);
+        let out = mabtwin(&a);
+        assert_eq!(out.status.code(), Some(2), "{a:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{a:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let small = d.path().join("small");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "16", "--seed", "3", "--out", s(&small), "--no-spectral"]);
+    assert!(out.status.success());
+    let out = mabtwin(&["qc", "calibrate", "--model", s(&m), "--data", s(&small), "--split", "train", "--threads", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 labelled images of every class"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mabtwin(&["qc", "calibrate", "--model", s(&m), "--clear"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("model.json")).expect("json")).expect("json");
+    assert!(meta.get("class_log_offsets").is_none() && meta.get("class_offsets_fit").is_none(), "{meta}");
+}
+
 /// `qc report` renders each simulated day, classifies beads and trypan crops and writes the
 /// per-day table; a model of the wrong task is a clear input error.
 #[test]

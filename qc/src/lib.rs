@@ -6,7 +6,8 @@
 //!
 //! Layout: [`render`] (deterministic procedural renderer + spectral cube), [`pca`] (spectral
 //! PCA channels, fitted on training images only), [`model`] (compact ResNet in tch),
-//! [`train`], [`metrics`] (pure Rust), [`hyperscore`], [`report`] (per-day QC report),
+//! [`train`], [`operating_point`] (class decision offsets fitted on validation), [`metrics`]
+//! (pure Rust), [`hyperscore`], [`report`] (per-day QC report),
 //! [`io`] (PNG folders, labels.csv, npy). Rendering, PCA, metrics and HyperScore are pure.
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod hyperscore;
 pub mod metrics;
 pub mod pca;
 pub mod model;
+pub mod operating_point;
 pub mod train;
 pub mod data;
 pub mod plot;

@@ -205,6 +205,17 @@ pub struct ModelMeta {
     pub normalisation: String,
     pub pca: Option<PcaBasis>,
     pub temperature: f64,
+    /// Class decision offsets b (one per class, natural-log units, empty = none): the model's
+    /// probabilities are softmax(logits / T + b), i.e. each temperature-calibrated probability
+    /// times exp(b_k), renormalised. Fitted on the validation split by
+    /// [`crate::train::fit_class_offsets`] (`qc train --fit-class-offsets`, `qc calibrate`)
+    /// to move the operating point towards the seed's per-class precision and recall
+    /// targets; absent in models saved before offsets existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_log_offsets: Vec<f64>,
+    /// How the class offsets were fitted (data, split, rule, figures before and after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_offsets_fit: Option<crate::operating_point::ClassOffsetRecord>,
     pub recipe: String,
     pub seed: u64,
     pub threads: i32,
@@ -567,6 +578,9 @@ impl Classifier {
         if let Some(why) = meta.net.problem() {
             return Err(QcError::format(&mj, format!("net: {why}")));
         }
+        if let Some(why) = class_offsets_problem(&meta.class_log_offsets, meta.classes.len()) {
+            return Err(QcError::format(&mj, format!("class_log_offsets: {why}")));
+        }
         let mut members = Vec::new();
         for mm in &meta.ensemble {
             check_weight_name(&mj, &mm.weights)?;
@@ -656,10 +670,34 @@ impl Classifier {
         probs_from_logits(&l, t)
     }
 
-    /// Calibrated probabilities softmax(logits / T), `[n][K]`; for an ensemble the mean of the
-    /// members' calibrated probabilities.
+    /// The model's probabilities, `[n][K]`: the calibrated softmax(logits / T) (for an
+    /// ensemble the mean over the members) with the class decision offsets of
+    /// [`ModelMeta::class_log_offsets`] applied (none: unchanged). What `qc classify`, `qc eval`
+    /// and the reports use.
     pub fn predict_proba(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
+        Ok(apply_class_offsets(self.mean_proba(x, n, batch, true)?, &self.meta.class_log_offsets))
+    }
+
+    /// Temperature-calibrated probabilities without the class decision offsets, `[n][K]` (what
+    /// the offsets are fitted on, and the "before" figures of `qc eval`).
+    pub fn predict_proba_without_offsets(&self, x: &[f32], n: usize, batch: usize) -> Result<Vec<Vec<f64>>> {
         self.mean_proba(x, n, batch, true)
+    }
+
+    /// Set (or, with an empty slice, remove) the class decision offsets, checked as on load.
+    pub fn set_class_offsets(&mut self, offsets: Vec<f64>) -> Result<()> {
+        if let Some(why) = class_offsets_problem(&offsets, self.meta.classes.len()) {
+            return Err(QcError::InvalidConfig(format!("class decision offsets: {why}")));
+        }
+        self.meta.class_log_offsets = offsets;
+        Ok(())
+    }
+
+    /// Rewrite only `model.json` in `dir` (atomically), e.g. after new class offsets; the
+    /// weight files stay as they are.
+    pub fn save_meta(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(&self.meta)?;
+        crate::io::write_file(&dir.join("model.json"), json.as_bytes())
     }
 
     /// Probabilities before temperature scaling (T = 1 for every network), `[n][K]`.
@@ -703,6 +741,42 @@ fn mean_probs(parts: impl Iterator<Item = Result<Vec<Vec<f64>>>>) -> Result<Vec<
     let mut out = sum.ok_or(QcError::Empty { what: "probability tables" })?;
     out.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v /= count as f64));
     Ok(out)
+}
+
+/// Largest magnitude accepted for a class decision offset (natural-log units: a factor of
+/// e^10 on a probability is far beyond any sensible operating point).
+pub const MAX_CLASS_LOG_OFFSET: f64 = 10.0;
+
+/// Why `offsets` cannot be the class decision offsets of a `n_classes`-class model (`None`
+/// when they can: empty, or one finite value per class within ±[`MAX_CLASS_LOG_OFFSET`]).
+pub fn class_offsets_problem(offsets: &[f64], n_classes: usize) -> Option<String> {
+    if offsets.is_empty() {
+        return None;
+    }
+    if offsets.len() != n_classes {
+        return Some(format!("{} values for {n_classes} classes (one per class, or none)", offsets.len()));
+    }
+    offsets
+        .iter()
+        .position(|b| !(b.is_finite() && b.abs() <= MAX_CLASS_LOG_OFFSET))
+        .map(|i| format!("value {i} is {}; allowed: a finite number in [-{MAX_CLASS_LOG_OFFSET}, {MAX_CLASS_LOG_OFFSET}]", offsets[i]))
+}
+
+/// Each row's probabilities times exp(offset) per class, renormalised (softmax(z + b) from
+/// softmax(z)); no offsets leave the rows as they are.
+pub fn apply_class_offsets(mut probs: Vec<Vec<f64>>, offsets: &[f64]) -> Vec<Vec<f64>> {
+    if offsets.is_empty() {
+        return probs;
+    }
+    let w: Vec<f64> = offsets.iter().map(|b| b.exp()).collect();
+    for row in &mut probs {
+        row.iter_mut().zip(&w).for_each(|(p, w)| *p *= w);
+        let sum: f64 = row.iter().sum();
+        if sum > 0.0 {
+            row.iter_mut().for_each(|p| *p /= sum);
+        }
+    }
+    probs
 }
 
 /// softmax(logits / T) as nested vectors.

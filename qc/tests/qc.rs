@@ -186,6 +186,8 @@ fn tiny_meta(task: Task, widths: [i64; 4]) -> ModelMeta {
         normalisation: "per-image".into(),
         pca: None,
         temperature: 1.0,
+        class_log_offsets: Vec::new(),
+        class_offsets_fit: None,
         recipe: "fast".into(),
         seed: 0,
         threads: 1,
@@ -222,6 +224,45 @@ fn save_load_round_trip_is_exact() {
     let b = Vec::<f32>::try_from(back.logits(&data.x, 6, 4).expect("logits").flatten(0, -1)).expect("vec");
     assert_eq!(a, b);
     assert!(Classifier::load(&dir.path().join("nope"), tch::Device::Cpu).is_err());
+}
+
+/// Class decision offsets: they shift the probabilities as softmax(z / T + b) (the model's
+/// `predict_proba` is the offset-free one re-weighted by exp(b)), round-trip through
+/// model.json, are absent from the sidecar of a model without them, and a sidecar with a
+/// wrong count or a non-finite value is refused on load, naming the field.
+#[test]
+fn class_offsets_shift_probabilities_round_trip_and_bad_ones_are_refused() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    tch::manual_seed(5);
+    let mut m = Classifier::new(tiny_meta(Task::Trypan, [8, 8, 16, 16]), tch::Device::Cpu);
+    let data = trypan_tensors(1, 0, 6);
+    let plain = m.predict_proba(&data.x, 6, 4).expect("proba");
+    let dir = tempfile::tempdir().expect("tmp");
+    m.save(dir.path()).expect("save");
+    let text = std::fs::read_to_string(dir.path().join("model.json")).expect("json");
+    assert!(!text.contains("class_log_offsets"), "no offsets, no field");
+    assert!(m.set_class_offsets(vec![0.1]).is_err(), "one value for two classes");
+    assert!(m.set_class_offsets(vec![0.0, f64::NAN]).is_err());
+    m.set_class_offsets(vec![-0.5, 0.5]).expect("set");
+    let shifted = m.predict_proba(&data.x, 6, 4).expect("proba");
+    assert_eq!(m.predict_proba_without_offsets(&data.x, 6, 4).expect("proba"), plain);
+    for (p, q) in plain.iter().zip(&shifted) {
+        let odds = |r: &[f64]| (r[1] / r[0]).ln();
+        assert!((odds(q) - odds(p) - 1.0).abs() < 1e-9, "{p:?} -> {q:?}");
+        assert!((q.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+    m.save_meta(dir.path()).expect("save meta");
+    let back = Classifier::load(dir.path(), tch::Device::Cpu).expect("load");
+    assert_eq!(back.meta, m.meta);
+    assert_eq!(back.predict_proba(&data.x, 6, 4).expect("proba"), shifted);
+    for (bad, says) in [("[0.5]", "1 values for 2 classes"), ("[0.0, 11.0]", "value 1 is 11")] {
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("model.json")).expect("read")).expect("json");
+        v["class_log_offsets"] = serde_json::from_str(bad).expect("bad");
+        std::fs::write(dir.path().join("model.json"), v.to_string()).expect("write");
+        let e = Classifier::load(dir.path(), tch::Device::Cpu).expect_err(bad).to_string();
+        assert!(e.contains("class_log_offsets") && e.contains(says), "{bad}: {e}");
+    }
 }
 
 /// An optional shape field of the compact net (`field` in `model.json → net`, set by

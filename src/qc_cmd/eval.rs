@@ -3,25 +3,88 @@
 
 use super::*;
 
-pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, threads: i32) -> Result<ExitCode> {
-    tch::set_num_threads(threads);
-    let model = load_model(model_dir)?;
+/// One split of a data folder as the model's input tensors: the prepared set, the tensors,
+/// their row indices in the set and the true classes.
+struct SplitData {
+    split: String,
+    p: Prepared,
+    ev: qc::train::Tensors,
+    idx: Vec<usize>,
+    y: Vec<usize>,
+}
+
+/// Load `split` of `data` for `model` (its task, input size, PCA basis and channels); no
+/// split: `test` when the data has one, else `val`.
+fn load_split(model: &qc::model::Classifier, data: &Path, split: Option<&str>) -> Result<SplitData> {
     let p = prepare(data, Some(&model.meta.task))?;
     let split = split.map(str::to_string).unwrap_or_else(|| if p.set.splits.iter().any(|s| s == "test") { "test".into() } else { "val".into() });
-    let size = model.meta.input_size;
-    let (ev, ev_idx) = subset(&p, &split, size, model.meta.pca.as_ref())?;
+    let (ev, idx) = subset(&p, &split, model.meta.input_size, model.meta.pca.as_ref())?;
     if ev.n() == 0 {
         bail!("no `{split}` rows in {}", data.display());
     }
     if ev.c != model.n_channels() {
         bail!("model expects channels {:?}, data gives {} channel(s); render with spectral cubes or train with --no-spectral", model.meta.channels, ev.c);
     }
+    let y = ev.y.iter().map(|&v| v as usize).collect();
+    Ok(SplitData { split, p, ev, idx, y })
+}
+
+/// `qc calibrate`: fit the class decision offsets on a labelled split (default `val`) and
+/// rewrite the model's model.json (weights untouched); `clear` removes them instead.
+pub(super) fn cmd_calibrate(model_dir: &Path, data: Option<&Path>, split: &str, clear: bool, threads: i32) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let mut model = load_model(model_dir)?;
+    if clear {
+        model.set_class_offsets(Vec::new())?;
+        model.meta.class_offsets_fit = None;
+        model.save_meta(model_dir)?;
+        println!("{}: class decision offsets removed (plain argmax of the calibrated probabilities)", model_dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let data = data.context("--data is needed to fit the offsets (or --clear to remove them)")?;
+    if split == "test" {
+        bail!("--split test: the offsets are a choice made on data the model did not train on, and the test split is kept for the figures you report; use val (default) or a separate render");
+    }
+    let s = load_split(&model, data, Some(split))?;
+    let probs = model.predict_proba_without_offsets(&s.ev.x, s.ev.n(), 64)?;
+    let fit = qc::operating_point::fit_class_offsets(&probs, &s.y, &s.p.classes)?;
+    print_offsets(&s.p.classes, &fit, split);
+    model.set_class_offsets(fit.offsets.clone())?;
+    model.meta.class_offsets_fit = Some(qc::operating_point::ClassOffsetRecord { data: data.display().to_string(), split: split.to_string(), rule: qc::operating_point::RULE.to_string(), fit });
+    model.save_meta(model_dir)?;
+    println!("wrote {} (the weights are unchanged)", model_dir.join("model.json").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The offsets and the figures before and after, one line each (train and calibrate).
+pub(super) fn print_offsets(classes: &[String], fit: &qc::operating_point::ClassOffsetFit, split: &str) {
+    let b: Vec<String> = classes.iter().zip(&fit.offsets).map(|(c, b)| format!("{c} {b:+.2}")).collect();
+    println!("class decision offsets fitted on {split} (n = {}): {}", fit.n, b.join(", "));
+    for (when, op) in [("before", &fit.before), ("after", &fit.after)] {
+        println!("  {when}: accuracy {:.4}, smallest per-class precision or recall {:.3} ({})", op.accuracy, op.min_precision_recall, op.weakest);
+    }
+}
+
+pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<&str>, threads: i32) -> Result<ExitCode> {
+    tch::set_num_threads(threads);
+    let model = load_model(model_dir)?;
+    let SplitData { split, p, ev, idx: ev_idx, y } = load_split(&model, data, split)?;
+    let size = model.meta.input_size;
     std::fs::create_dir_all(out)?;
-    let y: Vec<usize> = ev.y.iter().map(|&v| v as usize).collect();
     let probs = model.predict_proba(&ev.x, ev.n(), 64)?;
     let raw = model.predict_proba_uncalibrated(&ev.x, ev.n(), 64)?;
     let rep = qc::metrics::report(&probs, &y, &p.classes)?;
     let ece_raw = qc::metrics::ece(&raw, &y, 15)?;
+    let op = |probs: &[Vec<f64>]| qc::operating_point::operating_point(&qc::metrics::argmax(probs), &y, &p.classes);
+    // The class decision offsets' effect: the same images by the plain argmax of the
+    // calibrated probabilities (only when the model has offsets).
+    let without_offsets = if model.meta.class_log_offsets.is_empty() {
+        None
+    } else {
+        let plain = model.predict_proba_without_offsets(&ev.x, ev.n(), 64)?;
+        let r = qc::metrics::report(&plain, &y, &p.classes)?;
+        Some((r, op(&plain)))
+    };
     // Each network of an ensemble on its own (how much the average adds).
     let mut per_network = Vec::new();
     if model.n_networks() > 1 {
@@ -75,6 +138,14 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
             "note": "mean calibrated probability over the 8 rotations/flips of each image (reported only; qc classify uses one view)"},
         "throughput": {"threads": threads, "images_per_s_batch64": ips64, "images_per_s_batch1": ips1, "ratio_batch64_over_batch1": ips64 / ips1},
     });
+    json["operating_point"] = serde_json::to_value(op(&probs))?;
+    if let Some((r, o)) = &without_offsets {
+        json["class_log_offsets"] = serde_json::to_value(&model.meta.class_log_offsets)?;
+        json["without_class_offsets"] = serde_json::json!({
+            "accuracy": r.accuracy, "kappa": r.kappa, "macro_f1": r.macro_f1, "ece": r.ece, "operating_point": o, "per_class": r.per_class,
+            "note": "plain argmax of the temperature-calibrated probabilities; the metrics above use the model's class decision offsets (fitted on validation, model.json class_offsets_fit)",
+        });
+    }
     let files: Vec<String> = ev_idx.iter().map(|&i| display_relative(&p.set.files[i], data)).collect();
     let rows = EvalRows { model: &model, ev: &ev, ev_idx: &ev_idx, set: &p.set, files: &files, y: &y, classes: &p.classes, out };
     let aux = aux_targets_report(&rows)?;
@@ -118,6 +189,13 @@ pub(super) fn cmd_eval(model_dir: &Path, data: &Path, out: &Path, split: Option<
         "{split} n={}: accuracy {:.4}, kappa {:.4}, macro-F1 {:.4}, AUROC {}, ECE {:.4} (before T: {:.4}), rotation spread {:.1} pts, {:.0} img/s (batch 64) vs {:.0} img/s (batch 1)",
         rep.n, rep.accuracy, rep.kappa, rep.macro_f1, rep.auroc.map(|a| format!("{a:.4}")).unwrap_or("n/a".into()), rep.ece, ece_raw, rot.spread_points, ips64, ips1
     );
+    if let Some((r, o)) = &without_offsets {
+        let me = op(&probs);
+        println!(
+            "{split} class decision offsets {:?}: with them accuracy {:.4}, smallest per-class P/R {:.3} ({}); without (plain argmax) accuracy {:.4}, kappa {:.4}, smallest P/R {:.3} ({})",
+            model.meta.class_log_offsets, me.accuracy, me.min_precision_recall, me.weakest, r.accuracy, r.kappa, o.min_precision_recall, o.weakest
+        );
+    }
     println!(
         "{split} with test-time augmentation (mean over 8 rotations/flips; not used by classify): accuracy {:.4}, kappa {:.4}, AUROC {}, ECE {:.4}",
         tta.accuracy,

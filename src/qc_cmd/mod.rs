@@ -13,7 +13,7 @@ mod eval;
 mod report;
 mod train;
 
-use eval::{cmd_classify, cmd_eval};
+use eval::{cmd_calibrate, cmd_classify, cmd_eval, print_offsets};
 use report::{BatchArgs, ReportModels, cmd_batch, cmd_report};
 use train::{NetShape, TrainBudget, cmd_train, parse_aux, parse_widths};
 
@@ -140,6 +140,42 @@ pub enum QcCommand {
         /// default 0 (none).
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         particle_map_weight: f64,
+        /// After training, fit class decision offsets on the validation split (as
+        /// `qc calibrate` does): per-class shifts of the log-probabilities chosen to raise the
+        /// smallest per-class precision or recall, the seed's per-class target, at most 0.5
+        /// accuracy points below the plain argmax. Needs 10 validation images per class.
+        #[arg(long)]
+        fit_class_offsets: bool,
+    },
+    /// Fit a model's class decision offsets on a labelled split and rewrite its model.json
+    /// (the weights stay as they are).
+    ///
+    /// A trained network takes the argmax of its calibrated probabilities; a class whose hard
+    /// cases resemble another's (microcarrier `contaminated` beads with few particles) then
+    /// keeps a high precision and a low recall. The offsets (one per class, added to the
+    /// log-probabilities) are chosen on --split (default val: the split the model
+    /// early-stopped on, never test) to raise the smallest per-class precision or recall,
+    /// ties by accuracy, never more than 0.5 accuracy points below the plain argmax. `qc eval`
+    /// then reports the metrics with the offsets and, beside them, without.
+    ///
+    /// Example: mabtwin qc calibrate --model models/qc/beads --data renders/mc24k
+    Calibrate {
+        /// Model folder (model.json is rewritten atomically).
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled data folder the offsets are fitted on (the model's training render, so
+        /// its `val` split is the one the model never trained on).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Split of --data to fit on: val (default) or train; test is refused.
+        #[arg(long, default_value = "val")]
+        split: String,
+        /// Remove the offsets instead (back to the plain argmax).
+        #[arg(long, conflicts_with = "data")]
+        clear: bool,
+        /// libtorch CPU threads.
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
     },
     /// Evaluate a model on a data set split; writes metrics.json, per_class.csv,
     /// confusion.csv/.png, rotation.csv, predictions.csv and, for renders, difficulty.csv
@@ -260,14 +296,15 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads, no_margin } => {
             cmd_render(&render_config(&task, no_spectral, &difficulty, no_margin)?, n, seed, &out, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight, particle_map_weight } => {
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight, particle_map_weight, fit_class_offsets } => {
             let aux = parse_aux(aux_targets.as_deref(), aux_weight)?;
             if !(particle_map_weight.is_finite() && (0.0..=100.0).contains(&particle_map_weight)) {
                 bail!("--particle-map-weight {particle_map_weight} is outside [0, 100] (0 = no particle-count map)");
             }
             let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks, full_res_stem, space_to_depth, aux, particle_map_weight };
-            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble }, seed, threads, &device, shape)
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble, fit_class_offsets }, seed, threads, &device, shape)
         }
+        QcCommand::Calibrate { model, data, split, clear, threads } => cmd_calibrate(&model, data.as_deref(), &split, clear, threads),
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),
         QcCommand::Classify { model, paths, out, strict_size, threads } => cmd_classify(&model, &paths, out.as_deref(), strict_size, threads),
         QcCommand::Report { scenario, bead_model, trypan_model, images_per_day, day } => {

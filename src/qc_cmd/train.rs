@@ -3,13 +3,15 @@
 
 use super::*;
 
-/// Epoch budget of `qc train`.
+/// Epoch budget of `qc train`, and whether to fit class decision offsets after it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TrainBudget {
     pub(super) epochs: usize,
     pub(super) patience: usize,
     /// Networks in the model (None: the task's default, see `default_ensemble`).
     pub(super) ensemble: Option<usize>,
+    /// Fit class decision offsets on the validation split after training (`--fit-class-offsets`).
+    pub(super) fit_class_offsets: bool,
 }
 
 /// Networks per model when `--ensemble` is not given: three for trypan crops that are not
@@ -211,6 +213,8 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         normalisation: "grey: per-image (x - mean)/(std + 1e-3) after luma 0.299/0.587/0.114 and centre-crop + triangle resize; pc: PCA basis below, unit variance, clipped to ±6".into(),
         pca,
         temperature: 1.0,
+        class_log_offsets: Vec::new(),
+        class_offsets_fit: None,
         recipe: recipe.into(),
         seed,
         threads,
@@ -281,13 +285,20 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         }
     }
     let mut model = model.context("no network trained")?;
-    let probs = model.predict_proba(&va.x, va.n(), 128)?;
+    let mut probs = model.predict_proba(&va.x, va.n(), 128)?;
     let yv: Vec<usize> = va.y.iter().map(|&v| v as usize).collect();
+    if budget.fit_class_offsets {
+        let fit = qc::operating_point::fit_class_offsets(&probs, &yv, &p.classes).context("--fit-class-offsets")?;
+        print_offsets(&p.classes, &fit, "val");
+        model.set_class_offsets(fit.offsets.clone())?;
+        model.meta.class_offsets_fit = Some(qc::operating_point::ClassOffsetRecord { data: data.display().to_string(), split: "val".into(), rule: qc::operating_point::RULE.to_string(), fit });
+        probs = model.predict_proba(&va.x, va.n(), 128)?;
+    }
     let rep = qc::metrics::report(&probs, &yv, &p.classes)?;
     let secs: Vec<f64> = histories.iter().flatten().map(|h| h.seconds).collect();
     model.meta.val_metrics = serde_json::json!({
         "accuracy": rep.accuracy, "kappa": rep.kappa, "macro_f1": rep.macro_f1, "auroc": rep.auroc, "ece": rep.ece,
-        "note": "val was used for early stopping and temperature: these are selection-biased validation figures",
+        "note": "val was used for early stopping, temperature and any class offsets: these are selection-biased validation figures",
         "networks": n_nets,
         "mean_epoch_s": secs.iter().sum::<f64>() / secs.len().max(1) as f64,
         "train_wall_s": t0.elapsed().as_secs_f64(),
