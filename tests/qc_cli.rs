@@ -127,6 +127,31 @@ fn classify_real_val_crops_after_training_on_real_train_split() {
 }
 
 #[test]
+fn pretraining_on_renders_is_recorded_and_refused_where_it_does_not_apply() {
+    let d = tempfile::tempdir().expect("tmp");
+    // A render folder is refused: pretraining on renders is for real images.
+    let data = d.path().join("r");
+    let out = mabtwin(&["qc", "render", "--task", "trypan", "--n", "40", "--seed", "4", "--no-spectral", "--out", s(&data)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&d.path().join("x")), "--pretrain-renders", "500", "--epochs", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--pretrain-renders is for real images") && err.contains("already a render"), "{err}");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&d.path().join("x")), "--pretrain-epochs", "0"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--pretrain-epochs"));
+    assert!(!d.path().join("x").exists(), "nothing is written on a refused command");
+    let Some(real) = real_trypan() else { return };
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--task", "trypan", "--data", s(&real), "--out", s(&m), "--epochs", "2", "--ensemble", "1", "--pretrain-renders", "600", "--pretrain-epochs", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("pretraining on 600 rendered trypan images"), "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
+    let what = meta["manifest"]["pretrained_on"].as_str().expect("pretrained_on in the manifest");
+    assert!(what.starts_with("600 rendered trypan images") && what.contains("1 epochs"), "{what}");
+    assert!(meta["manifest"]["source"].as_str().is_some_and(|p| p.contains("maxkudi")), "{meta}");
+}
+
+#[test]
 fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
     let d = tempfile::tempdir().expect("tmp");
     let data = d.path().join("data");

@@ -191,6 +191,10 @@ pub struct Manifest {
     /// (split, class, count)
     pub counts: Vec<(String, String, usize)>,
     pub early_stopping_on: String,
+    /// What the networks were pretrained on before the data (`qc train --pretrain-renders`),
+    /// e.g. "4000 trypan renders, render seed …, 6 epochs"; absent when they started at random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained_on: Option<String>,
 }
 
 /// `model.json`: everything needed to use the weights.
@@ -526,6 +530,14 @@ impl Classifier {
 
     /// Add the trained `other` as a further ensemble member (trained with `patience`). It must
     /// take the same inputs and give the same classes.
+    /// Detached copies of the primary network's named variables (weights and batch-norm
+    /// statistics), e.g. to start another training from them (`train::train_from`).
+    pub fn weights(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     pub fn push_member(&mut self, other: Classifier, patience: usize) -> Result<()> {
         let (a, b) = (&self.meta, &other.meta);
         if a.classes != b.classes || a.input_size != b.input_size || a.channels != b.channels || a.pca != b.pca || a.task != b.task {

@@ -162,6 +162,8 @@ pub struct Trained {
     pub model: Classifier,
     pub history: Vec<EpochLog>,
     pub best_epoch: usize,
+    /// Variables copied from [`train_from`]'s `init` (0 without one).
+    pub initialised: usize,
 }
 
 /// Fraction of the `fast` recipe's steps over which its learning rate rises to the peak.
@@ -216,7 +218,20 @@ pub fn fit_temperature(logits: &Tensor, y: &[i64]) -> Result<f64> {
 
 /// Train a new classifier described by `meta` (its `net`, `classes`, `channels`, `input_size`).
 /// `on_epoch` is called after every epoch (progress bars live in the caller).
-pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOptions, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<Trained> {
+pub fn train(meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOptions, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<Trained> {
+    train_from(meta, None, train, val, opts, on_epoch)
+}
+
+/// Named weights of a trained network (`Classifier::weights`), used to start another
+/// training from them ([`train_from`]).
+pub type Weights = Vec<(String, Tensor)>;
+
+/// [`train`], starting from `init`'s weights instead of a random initialisation where a
+/// variable of the same name and shape exists (the rest, e.g. a head of another size, keeps
+/// its random start). Used to pretrain on rendered images before the real ones
+/// (`qc train --pretrain-renders`). Returns the number of variables taken from `init` in
+/// [`Trained::initialised`].
+pub fn train_from(mut meta: ModelMeta, init: Option<&[(String, Tensor)]>, train: &Tensors, val: &Tensors, opts: &TrainOptions, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<Trained> {
     let k = meta.classes.len();
     let (c, s) = (meta.channels.len(), meta.input_size);
     for (name, d) in [("train", train), ("val", val)] {
@@ -251,6 +266,19 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
     meta.device = format!("{:?}", opts.device);
     meta.threads = tch::get_num_threads();
     let mut model = Classifier::new(meta, opts.device);
+    let mut initialised = 0;
+    if let Some(init) = init {
+        let vars = model.vs.variables();
+        tch::no_grad(|| -> Result<()> {
+            for (n, t) in init {
+                if let Some(dst) = vars.get(n).filter(|d| d.size() == t.size()) {
+                    dst.shallow_clone().f_copy_(t)?;
+                    initialised += 1;
+                }
+            }
+            Ok(())
+        })?;
+    }
     let bs = opts.recipe.batch_size();
     let steps_per_epoch = train.n().div_ceil(bs);
     let total_steps = steps_per_epoch * opts.max_epochs;
@@ -269,7 +297,7 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
     };
     let d = c * s * s;
     let mut history = Vec::new();
-    let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<(f64, usize, Weights)> = None;
     let mut step = 0usize;
     let mut order: Vec<usize> = (0..train.n()).collect();
     let mut buf = vec![0f32; bs * d];
@@ -345,7 +373,7 @@ pub fn train(mut meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOp
     model.meta.temperature = fit_temperature(&logits, &val.y)?;
     model.meta.epochs_run = history.len();
     model.meta.best_epoch = best_epoch;
-    Ok(Trained { model, history, best_epoch })
+    Ok(Trained { model, history, best_epoch, initialised })
 }
 
 /// Accuracy at exact 0/90/180/270° rotations (`Tensor::rot90`), the spread (max − min, in

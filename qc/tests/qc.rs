@@ -471,6 +471,37 @@ fn tiny_training_beats_chance_and_is_deterministic() {
 }
 
 #[test]
+fn training_from_pretrained_weights_starts_there_and_skips_mismatched_shapes() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let tr = trypan_tensors(21, 0, 128);
+    let va = trypan_tensors(22, 0, 64);
+    let opts = TrainOptions { recipe: Recipe::Fast, max_epochs: 2, patience: 8, seed: 3, augment: true, class_weights: false, device: tch::Device::Cpu };
+    let meta = tiny_meta(Task::Trypan, [8, 16, 16, 32]);
+    let pre = qc::train::train(meta.clone(), &tr, &va, &opts, &mut |_| {}).expect("pretrain");
+    assert_eq!(pre.initialised, 0);
+    let w = pre.model.weights();
+    assert_eq!(w.len(), pre.model.vs.variables().len());
+    // Another seed: without init its start (and result) differs; with init every variable is
+    // taken over, so a run whose learning rate is ~0 ends where the pretrained one did.
+    let other = TrainOptions { seed: 9, max_epochs: 1, ..opts.clone() };
+    let fresh = qc::train::train(meta.clone(), &tr, &va, &other, &mut |_| {}).expect("fresh");
+    let warm = qc::train::train_from(meta.clone(), Some(&w), &tr, &va, &other, &mut |_| {}).expect("warm");
+    assert_eq!(warm.initialised, w.len());
+    let dist = |m: &qc::model::Classifier| -> f64 {
+        let v = m.vs.variables();
+        w.iter().map(|(n, t)| f64::try_from((&v[n] - t).abs().sum(tch::Kind::Double)).expect("sum")).sum()
+    };
+    assert!(dist(&warm.model) < dist(&fresh.model), "warm start should stay nearer the pretrained weights: {} vs {}", dist(&warm.model), dist(&fresh.model));
+    // A head of another size (3 classes) is left at its random start; the rest is copied.
+    let mut meta3 = meta.clone();
+    meta3.net.n_classes = 3;
+    meta3.classes.push("third".into());
+    let part = qc::train::train_from(meta3, Some(&w), &tr, &va, &other, &mut |_| {}).expect("partial");
+    assert!(part.initialised > 0 && part.initialised < w.len(), "{} of {}", part.initialised, w.len());
+}
+
+#[test]
 fn bad_image_bytes_give_errors() {
     let p = std::path::Path::new("x.png");
     assert!(matches!(qc::io::decode_grey(b"this is not an image", p), Err(qc::QcError::Image { .. })));

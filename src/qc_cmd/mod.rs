@@ -146,6 +146,18 @@ pub enum QcCommand {
         /// accuracy points below the plain argmax. Needs 10 validation images per class.
         #[arg(long)]
         fit_class_offsets: bool,
+        /// Pretrain on N rendered images of the same task before training on the data (real
+        /// crops only, grey models): the renderer draws N class-balanced images (seeded by
+        /// --seed), one network learns them for --pretrain-epochs, and every network of the
+        /// model then starts from its weights instead of a random start. 0 = no pretraining
+        /// (default). The renders never enter validation, temperature or metrics. On the
+        /// real trypan crops (5 grouped folds, BENCHMARKS.md) 4,000 renders gave no gain, so
+        /// it is off by default; it is there for other real data sets and sim-to-real studies.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=200_000))]
+        pretrain_renders: u64,
+        /// Epochs of the pretraining on renders (whole schedule, last epoch kept), 1..=50.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=50))]
+        pretrain_epochs: u64,
     },
     /// Fit a model's class decision offsets on a labelled split and rewrite its model.json
     /// (the weights stay as they are).
@@ -296,13 +308,13 @@ fn run_inner(cmd: QcCommand) -> Result<ExitCode> {
         QcCommand::Render { task, n, seed, out, no_spectral, difficulty, threads, no_margin } => {
             cmd_render(&render_config(&task, no_spectral, &difficulty, no_margin)?, n, seed, &out, threads)
         }
-        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight, particle_map_weight, fit_class_offsets } => {
+        QcCommand::Train { data, out, task, no_spectral, arch, recipe, epochs, patience, seed, threads, device, stem_stride, widths, blocks, full_res_stem, space_to_depth, ensemble, aux_targets, aux_weight, particle_map_weight, fit_class_offsets, pretrain_renders, pretrain_epochs } => {
             let aux = parse_aux(aux_targets.as_deref(), aux_weight)?;
             if !(particle_map_weight.is_finite() && (0.0..=100.0).contains(&particle_map_weight)) {
                 bail!("--particle-map-weight {particle_map_weight} is outside [0, 100] (0 = no particle-count map)");
             }
             let shape = NetShape { stem_stride, widths: widths.as_deref().map(parse_widths).transpose()?, blocks, full_res_stem, space_to_depth, aux, particle_map_weight };
-            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble, fit_class_offsets }, seed, threads, &device, shape)
+            cmd_train(&data, &out, task.as_deref(), no_spectral, &arch, &recipe, TrainBudget { epochs, patience, ensemble, fit_class_offsets, pretrain_renders, pretrain_epochs: pretrain_epochs as usize }, seed, threads, &device, shape)
         }
         QcCommand::Calibrate { model, data, split, clear, threads } => cmd_calibrate(&model, data.as_deref(), &split, clear, threads),
         QcCommand::Eval { model, data, out, split, threads } => cmd_eval(&model, &data, &out, split.as_deref(), threads),

@@ -12,6 +12,60 @@ pub(super) struct TrainBudget {
     pub(super) ensemble: Option<usize>,
     /// Fit class decision offsets on the validation split after training (`--fit-class-offsets`).
     pub(super) fit_class_offsets: bool,
+    /// Rendered images to pretrain on before the data (`--pretrain-renders`; 0 = none).
+    pub(super) pretrain_renders: u64,
+    /// Epochs of that pretraining (`--pretrain-epochs`).
+    pub(super) pretrain_epochs: usize,
+}
+
+/// Pretrain one network shaped by `meta` on `n` class-balanced renders of `task` (seeded by
+/// `seed`; render groups in the renderer's val split validate, the rest train) for `epochs`
+/// epochs of the whole schedule, and return the weights of its best render-validation epoch
+/// with a one-line description for the manifest. The real data's training then picks its own
+/// best epoch on the real validation split.
+fn pretrain_on_renders(meta: &qc::model::ModelMeta, task: Task, n: u64, epochs: usize, base: &qc::train::TrainOptions) -> Result<(qc::train::Weights, String)> {
+    let size = task.size_px();
+    let render_seed = base.seed ^ 0x9E7A_1A5E;
+    let cfg = qc::render::RenderConfig { spectral: false, ..qc::render::RenderConfig::new(task) };
+    let t0 = std::time::Instant::now();
+    let renders = qc::render::render_set(&cfg, render_seed, 0, n).context("rendering the pretraining images")?;
+    let (mut tr, mut va) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for r in renders {
+        let Some(label) = r.label else { continue };
+        let side = if qc::render::split_of_group(render_seed, r.group) == "val" { &mut va } else { &mut tr };
+        side.0.push(r.image);
+        side.1.push(label);
+    }
+    if tr.0.is_empty() || va.0.is_empty() {
+        bail!("--pretrain-renders {n}: too few renders to have both training and validation groups (try 500 or more)");
+    }
+    let tr = qc::data::to_tensors(&tr.0, &tr.1, size, None, None)?;
+    let va = qc::data::to_tensors(&va.0, &va.1, size, None, None)?;
+    let mut m = meta.clone();
+    m.manifest.early_stopping_on = "render val split (pretraining)".into();
+    let opts = qc::train::TrainOptions { max_epochs: epochs, patience: epochs, class_weights: false, seed: render_seed, ..base.clone() };
+    eprintln!("pretraining on {} rendered {} images ({} validate, render seed {render_seed}), {epochs} epochs", tr.n() + va.n(), task.name(), va.n());
+    let pb = bar(epochs as u64, "pretrain");
+    let trained = qc::train::train(m, &tr, &va, &opts, &mut |l| {
+        pb.inc(1);
+        let line = format!("pretrain epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.seconds);
+        if pb.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            pb.println(line);
+        }
+    })?;
+    pb.finish_and_clear();
+    eprintln!("pretrained in {:.0} s (best render-val epoch {} of {})", t0.elapsed().as_secs_f64(), trained.best_epoch, trained.history.len());
+    let what = format!(
+        "{} rendered {} images (render seed {render_seed}, {} of them validating), {epochs} epochs, weights of epoch {} (render-val accuracy {:.4})",
+        tr.n() + va.n(),
+        task.name(),
+        va.n(),
+        trained.best_epoch,
+        trained.history.get(trained.best_epoch.saturating_sub(1)).map_or(f64::NAN, |h| h.val_accuracy)
+    );
+    Ok((trained.model.weights(), what))
 }
 
 /// Networks per model when `--ensemble` is not given: three for trypan crops that are not
@@ -203,7 +257,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             }
         }
     }
-    let meta = qc::model::ModelMeta {
+    let mut meta = qc::model::ModelMeta {
         format_version: qc::model::FORMAT_VERSION,
         task: p.task.name().into(),
         classes: p.classes.clone(),
@@ -228,6 +282,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             fingerprint: p.set.labels_fingerprint.clone(),
             counts,
             early_stopping_on: format!("val split (validation loss, patience {patience}); temperature fitted on val"),
+            pretrained_on: None,
         },
         ensemble: Vec::new(),
     };
@@ -241,6 +296,19 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         device: dev,
     };
     let n_nets = budget.ensemble.unwrap_or_else(|| default_ensemble(p.task, p.set.task.is_some()));
+    let init = if budget.pretrain_renders > 0 {
+        if p.set.task.is_some() {
+            bail!("--pretrain-renders is for real images; {} is already a render (train on it directly, or render more)", data.display());
+        }
+        if meta.channels.len() != 1 || meta.net.arch != qc::model::Arch::Compact {
+            bail!("--pretrain-renders needs a grey-only compact net (the data give channels {:?}, --arch {arch}); add --no-spectral", meta.channels);
+        }
+        let (w, what) = pretrain_on_renders(&meta, p.task, budget.pretrain_renders, budget.pretrain_epochs, &base_opts)?;
+        meta.manifest.pretrained_on = Some(what);
+        Some(w)
+    } else {
+        None
+    };
     eprintln!(
         "training {} ({} train, {} val, channels {:?}, recipe {}, ≤ {epochs} epochs, {threads} threads{})",
         p.task.name(),
@@ -265,7 +333,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             eprintln!("network {}/{n_nets}: stem stride {stride}, patience {net_patience}, seed {net_seed}", k + 1);
         }
         let pb = bar(epochs as u64, &label);
-        let trained = qc::train::train(m, &tr, &va, &opts, &mut |l| {
+        let trained = qc::train::train_from(m, init.as_deref(), &tr, &va, &opts, &mut |l| {
             pb.inc(1);
             let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
             if pb.is_hidden() {
