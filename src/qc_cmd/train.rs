@@ -18,6 +18,24 @@ pub(super) struct TrainBudget {
     pub(super) pretrain_epochs: usize,
 }
 
+/// One [`qc::train::train_from`] run behind a progress bar of `opts.max_epochs` steps labelled
+/// `label`; each epoch's line (prefixed with `prefix`) is printed above the bar, or to stderr
+/// when the bar is hidden (not a terminal).
+fn train_with_bar(label: &str, prefix: &str, meta: qc::model::ModelMeta, init: Option<&[(String, tch::Tensor)]>, tr: &qc::train::Tensors, va: &qc::train::Tensors, opts: &qc::train::TrainOptions) -> Result<qc::train::Trained> {
+    let pb = bar(opts.max_epochs as u64, label);
+    let trained = qc::train::train_from(meta, init, tr, va, opts, &mut |l| {
+        pb.inc(1);
+        let line = format!("{prefix}epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
+        if pb.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            pb.println(line);
+        }
+    })?;
+    pb.finish_and_clear();
+    Ok(trained)
+}
+
 /// Pretrain one network shaped by `meta` on `n` class-balanced renders of `task` (seeded by
 /// `seed`; render groups in the renderer's val split validate, the rest train) for `epochs`
 /// epochs of the whole schedule, and return the weights of its best render-validation epoch
@@ -45,17 +63,7 @@ fn pretrain_on_renders(meta: &qc::model::ModelMeta, task: Task, n: u64, epochs: 
     m.manifest.early_stopping_on = "render val split (pretraining)".into();
     let opts = qc::train::TrainOptions { max_epochs: epochs, patience: epochs, class_weights: false, seed: render_seed, ..base.clone() };
     eprintln!("pretraining on {} rendered {} images ({} validate, render seed {render_seed}), {epochs} epochs", tr.n() + va.n(), task.name(), va.n());
-    let pb = bar(epochs as u64, "pretrain");
-    let trained = qc::train::train(m, &tr, &va, &opts, &mut |l| {
-        pb.inc(1);
-        let line = format!("pretrain epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.seconds);
-        if pb.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            pb.println(line);
-        }
-    })?;
-    pb.finish_and_clear();
+    let trained = train_with_bar("pretrain", "pretrain ", m, None, &tr, &va, &opts)?;
     eprintln!("pretrained in {:.0} s (best render-val epoch {} of {})", t0.elapsed().as_secs_f64(), trained.best_epoch, trained.history.len());
     let what = format!(
         "{} rendered {} images (render seed {render_seed}, {} of them validating), {epochs} epochs, weights of epoch {} (render-val accuracy {:.4})",
@@ -332,17 +340,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         if n_nets > 1 {
             eprintln!("network {}/{n_nets}: stem stride {stride}, patience {net_patience}, seed {net_seed}", k + 1);
         }
-        let pb = bar(epochs as u64, &label);
-        let trained = qc::train::train_from(m, init.as_deref(), &tr, &va, &opts, &mut |l| {
-            pb.inc(1);
-            let line = format!("epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
-            if pb.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                pb.println(line);
-            }
-        })?;
-        pb.finish_and_clear();
+        let trained = train_with_bar(&label, "", m, init.as_deref(), &tr, &va, &opts)?;
         if n_nets > 1 {
             eprintln!("network {}/{n_nets}: best epoch {} of {}, T {:.2}", k + 1, trained.best_epoch, trained.history.len(), trained.model.meta.temperature);
         }
