@@ -155,7 +155,8 @@ pub enum QcCommand {
         /// it is off by default; it is there for other real data sets and sim-to-real studies.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=200_000))]
         pretrain_renders: u64,
-        /// Epochs of the pretraining on renders (whole schedule, last epoch kept), 1..=50.
+        /// Epochs of the pretraining on renders (the whole schedule is run; the weights of its best
+        /// epoch on the renders' own validation groups are kept), 1..=50.
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=50))]
         pretrain_epochs: u64,
     },
