@@ -528,16 +528,33 @@ impl Classifier {
         1 + self.members.len()
     }
 
-    /// Add the trained `other` as a further ensemble member (trained with `patience`). It must
-    /// take the same inputs and give the same classes.
     /// Detached copies of the primary network's named variables (weights and batch-norm
-    /// statistics), e.g. to start another training from them (`train::train_from`).
+    /// statistics), sorted by name: the best epoch's snapshot during training, or a start for
+    /// another training (`train::train_from`).
     pub fn weights(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
+    /// Copy `w` into the primary network's variables of the same name and shape (others are
+    /// left as they are) and return how many were copied.
+    pub fn set_weights(&mut self, w: &[(String, Tensor)]) -> Result<usize> {
+        let vars = self.vs.variables();
+        tch::no_grad(|| -> Result<usize> {
+            let mut copied = 0;
+            for (n, t) in w {
+                if let Some(dst) = vars.get(n).filter(|d| d.size() == t.size()) {
+                    dst.shallow_clone().f_copy_(t)?;
+                    copied += 1;
+                }
+            }
+            Ok(copied)
+        })
+    }
+
+    /// Add the trained `other` as a further ensemble member (trained with `patience`). It must
+    /// take the same inputs and give the same classes.
     pub fn push_member(&mut self, other: Classifier, patience: usize) -> Result<()> {
         let (a, b) = (&self.meta, &other.meta);
         if a.classes != b.classes || a.input_size != b.input_size || a.channels != b.channels || a.pca != b.pca || a.task != b.task {

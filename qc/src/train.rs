@@ -266,19 +266,10 @@ pub fn train_from(mut meta: ModelMeta, init: Option<&[(String, Tensor)]>, train:
     meta.device = format!("{:?}", opts.device);
     meta.threads = tch::get_num_threads();
     let mut model = Classifier::new(meta, opts.device);
-    let mut initialised = 0;
-    if let Some(init) = init {
-        let vars = model.vs.variables();
-        tch::no_grad(|| -> Result<()> {
-            for (n, t) in init {
-                if let Some(dst) = vars.get(n).filter(|d| d.size() == t.size()) {
-                    dst.shallow_clone().f_copy_(t)?;
-                    initialised += 1;
-                }
-            }
-            Ok(())
-        })?;
-    }
+    let initialised = match init {
+        Some(w) => model.set_weights(w)?,
+        None => 0,
+    };
     let bs = opts.recipe.batch_size();
     let steps_per_epoch = train.n().div_ceil(bs);
     let total_steps = steps_per_epoch * opts.max_epochs;
@@ -352,22 +343,13 @@ pub fn train_from(mut meta: ModelMeta, init: Option<&[(String, Tensor)]>, train:
         history.push(log);
         let improved = best.as_ref().is_none_or(|b| val_loss < b.0);
         if improved {
-            let snap = model.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
-            best = Some((val_loss, epoch, snap));
+            best = Some((val_loss, epoch, model.weights()));
         } else if best.as_ref().is_some_and(|b| should_stop(opts.recipe, step, total_steps, epoch, b.1, opts.patience)) {
             break;
         }
     }
     let (_, best_epoch, snap) = best.ok_or(QcError::Empty { what: "epochs" })?;
-    let vars = model.vs.variables();
-    tch::no_grad(|| -> Result<()> {
-        for (n, t) in &snap {
-            if let Some(dst) = vars.get(n) {
-                dst.shallow_clone().f_copy_(t)?;
-            }
-        }
-        Ok(())
-    })?;
+    model.set_weights(&snap)?;
     // Temperature on the validation set.
     let logits = model.logits(&val.x, val.n(), 128)?;
     model.meta.temperature = fit_temperature(&logits, &val.y)?;
