@@ -11,6 +11,7 @@ pub mod scenario;
 pub use params::KineticParams;
 pub use scenario::{Scenario, ValidScenario};
 pub mod doe;
+pub mod dopri5;
 pub mod error;
 pub mod model;
 pub mod objective;

@@ -2,7 +2,8 @@
 //! feeds and active faults, and the state check after each segment.
 
 use super::faults::drift_default_per_d;
-use super::{NEGATIVE_TOLERANCE, OUTPUT_INTERVAL_H, Runner};
+use super::{Integrator, NEGATIVE_TOLERANCE, OUTPUT_INTERVAL_H, Runner};
+use crate::dopri5;
 use crate::error::{Result, SimError};
 use crate::model::{self, ContinuousStream, MeasuredBias, StateVec, ix};
 use crate::scenario::{DoFailureMode, FaultKind, FeedKind, Signal};
@@ -16,42 +17,70 @@ impl Runner<'_> {
         }
         let span = t_end - self.t_h;
         let rtol = self.scenario.model.rtol;
-        let mut solver = ode_solvers::Dopri5::from_param(
-            &self.model,
-            self.t_h,
-            t_end,
-            span,
-            self.y,
+        let settings = dopri5::Settings {
             rtol,
-            rtol * 1e-3,
-            0.9,
-            0.04,
-            0.2,
-            10.0,
-            span.min(OUTPUT_INTERVAL_H),
+            atol: rtol * 1e-3,
+            safety_factor: 0.9,
+            beta: 0.04,
+            fac_min: 0.2,
+            fac_max: 10.0,
+            h_max: span.min(OUTPUT_INTERVAL_H),
             // Warm start: the last full step of the previous segment (0 = Dopri5's own
             // initial-step estimate, two extra evaluations, used for the first segment).
             // The step is stability-limited by the DO loop, so the previous one is a good
             // guess; the error test still rejects it where an event changed the dynamics.
-            self.h_warm.min(span),
-            1_000_000,
+            h_initial: self.h_warm.min(span),
+            n_max: 1_000_000,
+        };
+        let (y_new, h_last_full) = match self.integrator {
+            Integrator::Own => {
+                let model = &self.model;
+                let seg = dopri5::integrate(|t, y, dy| model.rhs(t, y, dy), self.t_h, t_end, self.y, &settings)
+                    .map_err(|e| SimError::Solver { t_h: self.t_h, message: e.to_string() })?;
+                self.solver_stats.add(&seg.stats);
+                (seg.y_end, seg.h_last_full)
+            }
+            Integrator::OdeSolvers => self.integrate_ode_solvers(t_end, &settings)?,
+        };
+        // The segment's last step is cut to land on `t_end`; the one before is a full step.
+        if let Some(h) = h_last_full {
+            self.h_warm = h;
+        }
+        check_state(t_end, &y_new)?;
+        self.y = y_new;
+        self.t_h = t_end;
+        Ok(())
+    }
+
+    /// The same segment through `ode_solvers`' Dopri5 (the reference our own is tested
+    /// against bit for bit): the new state and the last full step.
+    fn integrate_ode_solvers(&mut self, t_end: f64, s: &dopri5::Settings) -> Result<(StateVec, Option<f64>)> {
+        let mut solver = ode_solvers::Dopri5::from_param(
+            &self.model,
+            self.t_h,
+            t_end,
+            t_end - self.t_h,
+            self.y,
+            s.rtol,
+            s.atol,
+            s.safety_factor,
+            s.beta,
+            s.fac_min,
+            s.fac_max,
+            s.h_max,
+            s.h_initial,
+            s.n_max,
             // Stiffness detection off: crashes (contamination, anoxia) are briefly stiff and
             // explicit steps still get through them; step collapse is reported instead.
             u32::MAX,
             OutputType::Sparse,
         );
         let stats = solver.integrate().map_err(|e| SimError::Solver { t_h: self.t_h, message: e.to_string() })?;
-        self.solver_stats.add(&stats);
+        self.solver_stats.add(&dopri5::Stats { num_eval: stats.num_eval, accepted_steps: stats.accepted_steps, rejected_steps: stats.rejected_steps });
         let xs = solver.x_out();
-        // The segment's last step is cut to land on `t_end`; the one before is a full step.
-        if xs.len() >= 3 {
-            self.h_warm = xs[xs.len() - 2] - xs[xs.len() - 3];
-        }
+        let h_last_full = (xs.len() >= 3).then(|| xs[xs.len() - 2] - xs[xs.len() - 3]);
         let y_new = *solver.y_out().last().ok_or_else(|| SimError::Solver { t_h: self.t_h, message: "no output".into() })?;
-        check_state(t_end, &y_new)?;
-        self.y = y_new;
-        self.t_h = t_end;
-        Ok(())
+        Ok((y_new, h_last_full))
     }
 
     /// Rebuild the segment inputs from setpoints, feeds and active faults.

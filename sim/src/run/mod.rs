@@ -87,7 +87,7 @@ pub struct SolverStats {
 }
 
 impl SolverStats {
-    fn add(&mut self, s: &ode_solvers::dop_shared::Stats) {
+    fn add(&mut self, s: &crate::dopri5::Stats) {
         self.rhs_evaluations += u64::from(s.num_eval);
         self.accepted_steps += u64::from(s.accepted_steps);
         self.rejected_steps += u64::from(s.rejected_steps);
@@ -126,6 +126,15 @@ struct Runner<'a> {
     /// Initial step of the next segment, h (0: let Dopri5 estimate it).
     h_warm: f64,
     solver_stats: SolverStats,
+    integrator: Integrator,
+}
+
+/// Which Dopri5 integrates the segments: ours ([`crate::dopri5`], the default) or
+/// `ode_solvers`' (the bit-for-bit reference, [`simulate_with_reference_integrator`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Integrator {
+    Own,
+    OdeSolvers,
 }
 
 /// Simulate a validated scenario with its own seed.
@@ -135,6 +144,18 @@ pub fn simulate(scenario: &ValidScenario) -> Result<BatchRecord> {
 
 /// Simulate and also return the bolus/sample ledger (used by the invariant tests).
 pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Ledger)> {
+    simulate_using(scenario, Integrator::Own)
+}
+
+/// [`simulate_with_ledger`] with `ode_solvers`' Dopri5 instead of [`crate::dopri5`]: the
+/// reference the own integrator is tested against (results must be bit-identical). Slower;
+/// not for production use.
+#[doc(hidden)]
+pub fn simulate_with_reference_integrator(scenario: &ValidScenario) -> Result<(BatchRecord, Ledger)> {
+    simulate_using(scenario, Integrator::OdeSolvers)
+}
+
+fn simulate_using(scenario: &ValidScenario, integrator: Integrator) -> Result<(BatchRecord, Ledger)> {
     let s = scenario.get();
     if s.model.preset != Preset::Platform {
         return crate::presets::scenario_run::simulate(s);
@@ -143,6 +164,7 @@ pub fn simulate_with_ledger(scenario: &ValidScenario) -> Result<(BatchRecord, Le
         return crate::prototype::simulate(s);
     }
     let mut runner = Runner::new(s)?;
+    runner.integrator = integrator;
     let plan = runner.plan();
     let mut idx = 0;
     while idx < plan.len() {
@@ -286,6 +308,7 @@ impl<'a> Runner<'a> {
             ph_correction: 0.0,
             h_warm: 0.0,
             solver_stats: SolverStats::default(),
+            integrator: Integrator::Own,
             temp: OnlineChannel::new(s.seed, Stream::OnlineTemp, sensors::TEMP, profile),
             ph: OnlineChannel::new(s.seed, Stream::OnlinePh, sensors::PH, profile),
             dox: OnlineChannel::new(s.seed, Stream::OnlineDo, sensors::DO, profile),
