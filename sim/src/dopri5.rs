@@ -112,7 +112,9 @@ impl Controller {
     }
 }
 
-/// Integrate dy/dx = f(x, y) from `x0` to `x_end` (> `x0`).
+/// Integrate dy/dx = f(x, y) from `x0` to `x_end` (> `x0`; the runner never asks for an
+/// empty or backward one: `x_end == x0` returns `y0` after one zero-length step, as
+/// `ode_solvers` does).
 pub fn integrate<const N: usize>(
     f: impl Fn(f64, &SVector<f64, N>, &mut SVector<f64, N>),
     x0: f64,
@@ -150,7 +152,8 @@ pub fn integrate<const N: usize>(
     let mut last = false;
     let mut h_new = 0.0;
     let mut y_next = zero;
-    while !last {
+    // Ends only by returning: after the accepted step that lands on `x_end`, or on failure.
+    loop {
         if n_step > s.n_max {
             return Err(Failure::MaxNumStepReached { x, n_step });
         }
@@ -207,7 +210,6 @@ pub fn integrate<const N: usize>(
         }
         h = h_new;
     }
-    unreachable!("the loop returns on its last accepted step")
 }
 
 /// Hairer–Wanner initial step (ode_solvers' `hinit`, same arithmetic).

@@ -56,7 +56,8 @@ fn exponential_decay_is_solved_to_the_tolerance_and_counts_are_consistent() {
 }
 
 /// A stiff decay (λ = −1000 1/h) at h_max 0.25 h: explicit steps are held near the stability
-/// bound |hλ| ≈ 3.3 and the answer is still right; and a step limit is an error, not a hang.
+/// bound |hλ| ≈ 3.3 and the answer is still right; a step limit is an error, not a hang, and
+/// an empty segment returns its start state (as `ode_solvers` does).
 #[test]
 fn stiff_decay_is_stable_and_the_step_limit_is_reported() {
     let f = |_: f64, y: &nalgebra::SVector<f64, 1>, dy: &mut nalgebra::SVector<f64, 1>| dy[0] = -1000.0 * (y[0] - 2.0);
@@ -68,4 +69,6 @@ fn stiff_decay_is_stable_and_the_step_limit_is_reported() {
     s.n_max = 10;
     let err = integrate(f, 0.0, 1.0, nalgebra::SVector::from([0.0]), &s).expect_err("step limit");
     assert!(err.to_string().contains("Need more than"), "{err}");
+    let empty = integrate(f, 1.0, 1.0, nalgebra::SVector::from([0.5]), &settings(1e-6, 0.1)).expect("empty segment");
+    assert_eq!(empty.y_end[0], 0.5, "a zero-length step leaves the state as it was");
 }
