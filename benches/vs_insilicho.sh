@@ -8,7 +8,7 @@ N="${1:-20}"
 VENV=target/bench-venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet "insilicho==1.1.4" matplotlib  # insilicho imports matplotlib without declaring it
-cargo build --release --quiet
+# Only the simulator's example is needed (no libtorch).
 cargo build --release --quiet -p sim --example bench_run
 ROUNDS="${2:-5}"
 # Alternate the two sides in ROUNDS rounds inside one Python process (ours through a
