@@ -222,9 +222,7 @@ pub fn train(meta: ModelMeta, train: &Tensors, val: &Tensors, opts: &TrainOption
     train_from(meta, None, train, val, opts, on_epoch)
 }
 
-/// Named weights of a trained network (`Classifier::weights`), used to start another
-/// training from them ([`train_from`]).
-pub type Weights = Vec<(String, Tensor)>;
+pub use crate::model::Weights;
 
 /// [`train`], starting from `init`'s weights instead of a random initialisation where a
 /// variable of the same name and shape exists (the rest, e.g. a head of another size, keeps
