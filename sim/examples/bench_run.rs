@@ -13,8 +13,18 @@ fn baseline(profile: SensorProfile) -> ValidScenario {
     validate(s).expect("valid baseline").0
 }
 
+/// One run through our Dopri5 (`sim::simulate`).
+fn run_own(v: &ValidScenario) {
+    std::hint::black_box(sim::simulate(v).expect("runs"));
+}
+
+/// One run through `ode_solvers`' Dopri5, the bit-identical reference.
+fn run_reference(v: &ValidScenario) {
+    std::hint::black_box(sim::run::simulate_with_reference_integrator(v).expect("runs"));
+}
+
 fn time(profile: SensorProfile, n: usize) -> f64 {
-    time_with(&baseline(profile), n, |v| drop(std::hint::black_box(sim::simulate(v).expect("runs"))))
+    time_with(&baseline(profile), n, run_own)
 }
 
 fn time_with(v: &ValidScenario, n: usize, run: impl Fn(&ValidScenario)) -> f64 {
@@ -29,12 +39,10 @@ fn time_with(v: &ValidScenario, n: usize, run: impl Fn(&ValidScenario)) -> f64 {
 /// rounds; the fastest round of each is the least disturbed by other load on the machine.
 fn compare(n: usize) {
     let v = baseline(SensorProfile::None);
-    let own = |v: &ValidScenario| drop(std::hint::black_box(sim::simulate(v).expect("runs")));
-    let reference = |v: &ValidScenario| drop(std::hint::black_box(sim::run::simulate_with_reference_integrator(v).expect("runs")));
     let (mut best_own, mut best_ref) = (f64::INFINITY, f64::INFINITY);
     for round in 1..=10 {
-        let r = time_with(&v, n, reference);
-        let o = time_with(&v, n, own);
+        let r = time_with(&v, n, run_reference);
+        let o = time_with(&v, n, run_own);
         best_own = best_own.min(o);
         best_ref = best_ref.min(r);
         eprintln!("round {round}: ode_solvers Dopri5 {:.2} ms, sim::dopri5 {:.2} ms, ratio {:.2}", r * 1e3, o * 1e3, r / o);
@@ -48,8 +56,7 @@ fn main() {
         Some("compare") => return compare(n),
         Some("own") => return eprintln!("sim::dopri5, 14 d baseline: {:.2} ms (profile none), n = {n}", time(SensorProfile::None, n) * 1e3),
         Some("reference") => {
-            let v = baseline(SensorProfile::None);
-            let t = time_with(&v, n, |v| drop(std::hint::black_box(sim::run::simulate_with_reference_integrator(v).expect("runs"))));
+            let t = time_with(&baseline(SensorProfile::None), n, run_reference);
             return eprintln!("ode_solvers Dopri5, 14 d baseline: {:.2} ms (profile none), n = {n}", t * 1e3);
         }
         _ => {}
