@@ -300,14 +300,24 @@ pub struct CultureModel {
     pub temp_cache: TempCache,
 }
 
-/// Solubilities and temperature factors: functions of the liquid temperature only, five
-/// `exp`/`powf` calls per evaluation. The liquid temperature sits bit-for-bit at its
-/// setpoint for most of a run, so the right-hand side keeps the last result and reuses it
-/// when the temperature is the same `f64`: results are bit-identical to recomputing.
+/// Solubilities, their reciprocals and the temperature factors: functions of the liquid
+/// temperature only (five `exp`/`powf` calls and several divisions per evaluation). The
+/// liquid temperature sits bit-for-bit at its setpoint for most of a run, so the right-hand
+/// side keeps the last result and reuses it when the temperature is the same `f64`: results
+/// are bit-identical to recomputing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TempTerms {
     pub s_o2: f64,
     pub s_co2: f64,
+    /// 1 / S_O2 and 1 / S_CO2 (atm per mM).
+    pub inv_s_o2: f64,
+    pub inv_s_co2: f64,
+    /// pCO2 (mmHg) per mM of dissolved CO2: 760 / S_CO2.
+    pub pco2_mmhg_per_mm: f64,
+    /// DO (% air saturation) per mM of dissolved O2: 100 / (y_O2,air · S_O2).
+    pub do_pct_per_mm: f64,
+    /// The cardinal temperature factor of growth, f_T (§2.2).
+    pub f_t: f64,
     pub theta_m: f64,
     pub theta_d: f64,
     pub theta_acidic: f64,
@@ -315,9 +325,16 @@ pub struct TempTerms {
 
 impl TempTerms {
     pub fn at(t_l: f64) -> Self {
+        let s_o2 = physics::s_o2_mm_per_atm(t_l);
+        let s_co2 = physics::s_co2_mm_per_atm(t_l);
         Self {
-            s_o2: physics::s_o2_mm_per_atm(t_l),
-            s_co2: physics::s_co2_mm_per_atm(t_l),
+            s_o2,
+            s_co2,
+            inv_s_o2: 1.0 / s_o2,
+            inv_s_co2: 1.0 / s_co2,
+            pco2_mmhg_per_mm: 760.0 / s_co2,
+            do_pct_per_mm: 100.0 / (physics::Y_O2_AIR * s_o2),
+            f_t: ctmi(t_l, 28.0, 37.0, 41.0),
             // θ^(T−37) as exp((T−37)·ln θ): one `exp` instead of a `powf` (the logarithms
             // of the constants fold at compile time).
             theta_m: ((t_l - 37.0) * 1.048_f64.ln()).exp(),
@@ -419,67 +436,91 @@ impl CultureModel {
         let t_l = y[ix::T_L];
         let t_ad = y[ix::T_AD];
 
-        let TempTerms { s_o2, s_co2, theta_m, theta_d, theta_acidic } = self.temp_cache.terms(t_l);
-        let alpha_co2 = s_co2 / 760.0;
+        let tt = self.temp_cache.terms(t_l);
+        let TempTerms { theta_m, theta_d, theta_acidic, .. } = tt;
         let ph = 6.1 + (alk / co2).log10();
-        let pco2 = co2 / alpha_co2;
-        let do_pct = dox / (physics::Y_O2_AIR * s_o2) * 100.0;
+        let pco2 = co2 * tt.pco2_mmhg_per_mm;
+        let do_pct = dox * tt.do_pct_per_mm;
         let osm = y[ix::OSM_F] + glc + gln + lac + amm + y[ix::ALK] + y[ix::NA];
 
-        // Modifiers (§2.2).
-        let f_t = ctmi(t_l, 28.0, 37.0, 41.0);
-        let f_ph = cpm(ph, 6.36, 7.15, 7.94);
-        let f_do = dox / (0.002 + dox) / (1.0 + (pos(do_pct - 150.0) / 100.0).powi(2));
-        let f_osm = 1.0 / (1.0 + (pos(osm - 320.0) / p.k_osm_mosm).powi(2));
-        let f_co2 = 1.0 / (1.0 + (pos(pco2 - 50.0) / 160.0).powi(2));
+        // The saturating and inhibiting factors below are ratios num/den; where several
+        // multiply, they share one division (a division costs several multiplications, and
+        // the right-hand side is most of a run's time): 1/(1 + (x/k)²) is written k²/(k² + x²).
+        let hyperoxia = pos(do_pct - 150.0) * 0.01;
+        let osm_excess = pos(osm - 320.0);
+        let co2_excess_growth = pos(pco2 - 50.0);
+        let k_osm2 = p.k_osm_mosm * p.k_osm_mosm;
 
         // Lumped inhibitory by-product (Richelle 2022): Hill inhibition of growth and a
         // matching death term, so growth stops and the culture declines after its peak.
         let inh4 = (y[ix::INH].max(0.0) / p.ki_inh_mm).powi(4);
-        let f_inh = 1.0 / (1.0 + inh4);
 
-        // Kinetics (§2.1).
-        let mu = p.mu_max_per_h * f_t * f_ph * f_do * f_osm * f_co2 * glc / (p.k_glc_mm + glc) * gln / (p.k_gln_mm + gln)
-            * p.ki_lac_mm
-            / (p.ki_lac_mm + pos(lac - p.lac_th_mm))
-            * p.ki_amm_mm
-            / (p.ki_amm_mm + pos(amm - p.amm_th_mm))
-            * f_inh;
+        // Kinetics (§2.1) with the modifiers of §2.2: f_T · f_pH · f_DO · f_Osm · f_CO2 ·
+        // Monod(Glc) · Monod(Gln) · inhibition(Lac) · inhibition(Amm) · f_inh.
+        let f_t = tt.f_t;
+        let f_ph = cpm(ph, 6.36, 7.15, 7.94);
+        let mu_num = dox * k_osm2 * (160.0 * 160.0) * glc * gln * p.ki_lac_mm * p.ki_amm_mm;
+        let mu_den = (0.002 + dox)
+            * (1.0 + hyperoxia * hyperoxia)
+            * (k_osm2 + osm_excess * osm_excess)
+            * (160.0 * 160.0 + co2_excess_growth * co2_excess_growth)
+            * (p.k_glc_mm + glc)
+            * (p.k_gln_mm + gln)
+            * (p.ki_lac_mm + pos(lac - p.lac_th_mm))
+            * (p.ki_amm_mm + pos(amm - p.amm_th_mm))
+            * (1.0 + inh4);
+        let mu = p.mu_max_per_h * f_t * f_ph * (mu_num / mu_den);
         let vvm = self.sparge_vvm(y);
         let b = y[ix::B].max(0.0);
         let kd_bub = if vm.pluronic { 0.0 } else { physics::bubble_death_per_h(vm.sparger, vvm) };
+        let co2_excess_death = pos(pco2 - 150.0) * 0.01;
         let mu_d = p.kd0_per_h * theta_d
-            + p.mud_max_per_h * lac / (p.kd_lac_mm + lac) * amm / (p.kd_amm_mm + amm)
+            + p.mud_max_per_h * lac * amm / ((p.kd_lac_mm + lac) * (p.kd_amm_mm + amm))
             + p.kd_st_per_h * p.k_st_mm / (p.k_st_mm + glc)
-            + p.kd_co2_per_h * (pos(pco2 - 150.0) / 100.0).powi(2)
+            + p.kd_co2_per_h * co2_excess_death * co2_excess_death
             + kd_bub
             + 0.5 * b
             + p.kd_inh_per_h * inh4 / (1.0 + inh4)
             + inp.extra_death_per_h;
-        let q_glc = (mu / p.y_x_glc_e9_per_mmol + p.m_glc * theta_m) * glc / (glc + 0.05);
-        let q_gln = mu / p.y_x_gln_e9_per_mmol + p.a1 * gln / (p.a2_mm + gln);
-        let f_co2_lac = 1.0 / (1.0 + (pos(pco2 - 60.0) / 100.0).powi(2));
-        let q_lac = p.y_lac_glc * (mu / p.y_x_glc_e9_per_mmol) * (p.k_ph_lac * (ph - 7.0)).exp() * p.k_lp_mm / (p.k_lp_mm + lac)
-            - p.q_lac_max * theta_m * lac / (p.k_lc_mm + lac) / (1.0 + (mu / p.mu_shift_per_h).powi(4)) * f_co2_lac;
-        let q_amm = p.y_amm_gln * mu / p.y_x_gln_e9_per_mmol - p.r_amm * amm / (p.k_ramm_mm + amm);
+        let mu_per_y_glc = mu / p.y_x_glc_e9_per_mmol;
+        let mu_per_y_gln = mu / p.y_x_gln_e9_per_mmol;
+        let q_glc = (mu_per_y_glc + p.m_glc * theta_m) * glc / (glc + 0.05);
+        let q_gln = mu_per_y_gln + p.a1 * gln / (p.a2_mm + gln);
+        // 1/(1 + (x/100)²) = 10⁴/(10⁴ + x²) (CO2 on lactate uptake) and 1/(1 + (μ/μ_shift)⁴) =
+        // μ_shift⁴/(μ_shift⁴ + μ⁴): one division for the uptake term.
+        let co2_excess_prod = pos(pco2 - 60.0);
+        let co2_excess_prod2 = co2_excess_prod * co2_excess_prod;
+        let mu_shift2 = p.mu_shift_per_h * p.mu_shift_per_h;
+        let mu2 = mu * mu;
+        let q_lac = p.y_lac_glc * mu_per_y_glc * (p.k_ph_lac * (ph - 7.0)).exp() * p.k_lp_mm / (p.k_lp_mm + lac)
+            - p.q_lac_max * theta_m * lac * (mu_shift2 * mu_shift2) * 1e4
+                / ((p.k_lc_mm + lac) * (mu_shift2 * mu_shift2 + mu2 * mu2) * (1e4 + co2_excess_prod2));
+        let q_amm = p.y_amm_gln * mu_per_y_gln - p.r_amm * amm / (p.k_ramm_mm + amm);
         let f_tp = 1.0 + p.k_tp_per_c * pos(37.0 - t_ad);
         let f_php = 1.0 + 0.3 * (7.0 - ph);
-        let f_osmp = 1.0 + 0.2 * pos(osm - 320.0) / 100.0;
-        let f_co2p = 1.0 / (1.0 + (pos(pco2 - 60.0) / p.k_co2_p_mmhg).powi(2));
+        let f_osmp = 1.0 + 0.002 * osm_excess;
+        let k_co2_p2 = p.k_co2_p_mmhg * p.k_co2_p_mmhg;
+        let f_co2p = k_co2_p2 / (k_co2_p2 + co2_excess_prod2);
         let qp = (p.alpha_mg_per_e9 * mu + p.beta_mg_per_e9_h) * f_tp * f_php * f_osmp * f_co2p;
-        let our_cells = p.q_o2 * theta_m * dox / (p.k_o2_mm + dox) * xv;
+        let o2_sat = dox / (p.k_o2_mm + dox);
+        let our_cells = p.q_o2 * theta_m * o2_sat * xv;
 
-        // Contaminant (fault).
-        let mu_c = self.contaminant_mu_max_per_h * glc / (1.0 + glc) * alk / (alk + 1.0) * dox / (p.k_o2_mm + dox);
-        let contam_growth = mu_c * b; // g/L/h
-        let contam_glc = contam_growth / 0.4 / GLUCOSE_G_PER_MOL * 1000.0; // mM/h
+        // Contaminant (fault): zero unless the scenario injects one.
+        let contam_growth = if self.contaminant_mu_max_per_h == 0.0 {
+            0.0
+        } else {
+            let mu_c = self.contaminant_mu_max_per_h * glc * alk / ((1.0 + glc) * (alk + 1.0)) * o2_sat;
+            mu_c * b // g/L/h
+        };
+        // g/L/h of biomass at a yield of 0.4 g/g glucose, in mM/h of glucose.
+        let contam_glc = contam_growth * (1000.0 / (0.4 * GLUCOSE_G_PER_MOL));
         let contam_our = 31.0 * contam_growth; // mM/h
         let our = our_cells + contam_our;
 
-        // Galactosylation (§2.6).
+        // Galactosylation (§2.6): 0.45/(1 + (Amm−5)⁺/15) = 6.75/(15 + (Amm−5)⁺).
         let qp_pg_d = qp * 24.0;
-        let g_gal = (0.45 / (1.0 + pos(amm - 5.0) / 15.0) / (1.0 + 0.4 * pos(qp_pg_d / QP_REF_PG_PER_CELL_D - 1.0))
-            * (1.0 - 0.1 * pos(osm - 320.0) / 100.0))
+        let g_gal = (0.45 * 15.0 / ((15.0 + pos(amm - 5.0)) * (1.0 + 0.4 * pos(qp_pg_d * (1.0 / QP_REF_PG_PER_CELL_D) - 1.0)))
+            * (1.0 - 0.001 * osm_excess))
             .clamp(0.0, 1.0);
 
         // Control loops (§2.5) on what the probes report (deterministic part).
@@ -498,7 +539,7 @@ impl CultureModel {
 
         // Gas transfer (§2.5).
         let agit = self.agitation_multiplier(y);
-        let (otr, ctr, kla_o2) = self.gas_transfer(v, vvm, agit, y_o2, y_co2, dox, co2, t_l, s_o2, s_co2);
+        let (otr, ctr, kla_o2) = self.gas_transfer(v, vvm, agit, y_o2, y_co2, dox, co2, t_l, &tt);
 
         Rates {
             mu,
@@ -552,21 +593,10 @@ impl CultureModel {
 
     /// O2 and CO2 transfer into the liquid (mM/h) and the O2 kLa (1/h).
     #[allow(clippy::too_many_arguments)]
-    fn gas_transfer(
-        &self,
-        v: f64,
-        vvm: f64,
-        agitation_multiplier: f64,
-        y_o2: f64,
-        y_co2: f64,
-        dox: f64,
-        co2: f64,
-        t_l: f64,
-        s_o2: f64,
-        s_co2: f64,
-    ) -> (f64, f64, f64) {
+    fn gas_transfer(&self, v: f64, vvm: f64, agitation_multiplier: f64, y_o2: f64, y_co2: f64, dox: f64, co2: f64, t_l: f64, tt: &TempTerms) -> (f64, f64, f64) {
         let vm = &self.vessel;
         let g = &vm.geometry;
+        let (s_o2, s_co2) = (tt.s_o2, tt.s_co2);
         let q_l_per_min = vvm * v;
         if !vm.scale_physics {
             // Ideal, scale-free transfer: fixed kLa, 1 atm, no surface aeration.
@@ -577,28 +607,29 @@ impl CultureModel {
             return (otr, ctr, kla_o2);
         }
         let p_mean = physics::mean_pressure_atm(g.height_at_m(v));
-        let kla_o2 = vm
-            .kla_o2_override_per_h
-            .unwrap_or_else(|| {
-                let kla = vm.kla_prefactor_per_h * g.kla_gas_factor(q_l_per_min, t_l, p_mean);
-                // The third DO stage is idle in most runs: skip its `powf` (1^0.4 = 1 exactly).
-                if agitation_multiplier == 1.0 { kla } else { kla * agitation_multiplier.powf(0.4) }
-            });
+        let kla_o2 = vm.kla_o2_override_per_h.unwrap_or_else(|| {
+            let kla = vm.kla_prefactor_per_h * g.kla_gas_factor(q_l_per_min, t_l, p_mean);
+            // The third DO stage is idle in most runs: skip its `powf` (1^0.4 = 1 exactly).
+            if agitation_multiplier == 1.0 { kla } else { kla * agitation_multiplier.powf(0.4) }
+        });
         let kla_co2 = 0.9 * kla_o2;
         let g_mol_per_h = q_l_per_min * 60.0 / physics::MOLAR_VOLUME_L_PER_MOL;
-        let sparge = |kla: f64, s: f64, y_in: f64, c: f64| -> f64 {
+        // Sparged bubbles leave at p_out = C/S + (p_in − C/S)·e^(−NTU), NTU = kLa·S·p·V/(1000·G);
+        // the transfer is 1000·G·(p_in − p_out)/(p·V). The reciprocals are shared by O2 and CO2.
+        let (inv_1000_g, inv_p_v) = if g_mol_per_h > 0.0 { (1.0 / (1000.0 * g_mol_per_h), 1.0 / (p_mean * v)) } else { (0.0, 0.0) };
+        let sparge = |kla: f64, s: f64, inv_s: f64, y_in: f64, c: f64| -> f64 {
             if g_mol_per_h <= 0.0 {
                 return 0.0;
             }
-            let ntu = kla * s * p_mean * v / (1000.0 * g_mol_per_h);
+            let ntu = kla * s * p_mean * v * inv_1000_g;
             let p_in = y_in * p_mean;
-            let c_over_s = c / s;
+            let c_over_s = c * inv_s;
             let p_out = c_over_s + (p_in - c_over_s) * (-ntu).exp();
-            1000.0 * g_mol_per_h * (p_in - p_out) / p_mean / v
+            1000.0 * g_mol_per_h * (p_in - p_out) * inv_p_v
         };
         let kla_s = g.kla_surface_per_h(v);
-        let otr = sparge(kla_o2, s_o2, y_o2, dox) + kla_s * (s_o2 * physics::Y_O2_AIR - dox);
-        let ctr = sparge(kla_co2, s_co2, y_co2, co2) + 0.9 * kla_s * (s_co2 * physics::Y_CO2_AIR - co2);
+        let otr = sparge(kla_o2, s_o2, tt.inv_s_o2, y_o2, dox) + kla_s * (s_o2 * physics::Y_O2_AIR - dox);
+        let ctr = sparge(kla_co2, s_co2, tt.inv_s_co2, y_co2, co2) + 0.9 * kla_s * (s_co2 * physics::Y_CO2_AIR - co2);
         (otr, ctr, kla_o2)
     }
 
@@ -654,7 +685,8 @@ impl CultureModel {
         }
         let f_base = r.base * v / BASE_MEQ_PER_L;
         f_total += f_cont + f_base;
-        let d = f_total / v;
+        let inv_v = 1.0 / v;
+        let d = f_total * inv_v;
 
         let gln_decay = p.k_deg_gln_per_h * gln;
         let r_glc = r.q_glc * xv + r.contam_glc;
@@ -670,8 +702,8 @@ impl CultureModel {
         dy[ix::V] = f_total;
         dy[ix::XV] = (r.mu - r.mu_d) * xv - d * y[ix::XV];
         dy[ix::XD] = r.mu_d * xv - p.k_lys_per_h * xd - d * y[ix::XD];
-        dy[ix::GLC] = -r_glc + glc_in / v - d * y[ix::GLC];
-        dy[ix::GLN] = -r_gln + gln_in / v - d * y[ix::GLN];
+        dy[ix::GLC] = -r_glc + glc_in * inv_v - d * y[ix::GLC];
+        dy[ix::GLN] = -r_gln + gln_in * inv_v - d * y[ix::GLN];
         dy[ix::LAC] = r_lac - d * y[ix::LAC];
         dy[ix::AMM] = r_amm - d * y[ix::AMM];
         dy[ix::P] = r.qp * xv - d * y[ix::P];
@@ -684,7 +716,7 @@ impl CultureModel {
         dy[ix::CO2] = cer + r_acid - r.base / 2.0 + r.ctr - d * y[ix::CO2];
         dy[ix::ALK] = -r_acid + r.base - d * y[ix::ALK];
         dy[ix::NA] = r.base - d * y[ix::NA];
-        dy[ix::OSM_F] = osm_in / v - d * y[ix::OSM_F];
+        dy[ix::OSM_F] = osm_in * inv_v - d * y[ix::OSM_F];
         dy[ix::T_L] = (r.t_sp_eff - t_l) / self.vessel.tau_temp_h;
         dy[ix::T_AD] = (t_l - y[ix::T_AD]) / p.tau_tp_h;
         dy[ix::B] = r.contam_growth - d * y[ix::B];
@@ -770,6 +802,109 @@ mod tests {
             }
         }
         assert_eq!(cache.terms(37.0).theta_m, 1.0);
+    }
+
+    /// The right-hand side shares divisions between factors (k²/(k² + x²) for 1/(1 + (x/k)²),
+    /// one denominator for the growth modifiers). This checks it against the factors written
+    /// one by one as §2.1–2.6 state them, at states that switch every branch on (hyperoxia,
+    /// high osmolality and pCO2, inhibitor, contaminant, low and high μ).
+    #[test]
+    fn fused_rates_match_the_factor_by_factor_formulas() {
+        let sc = crate::scenario::Scenario::default();
+        let p = KineticParams::platform();
+        let model = CultureModel {
+            params: p.clone(),
+            vessel: VesselModel::new(&sc.vessel),
+            inputs: SegmentInputs {
+                temp_sp_c: 36.5,
+                temp_ramp: None,
+                temp_override_c: None,
+                ph_sp: 7.0,
+                ph_deadband: 0.05,
+                do_sp_pct: 40.0,
+                sparge_vvm: 0.01,
+                max_sparge_vvm: 0.05,
+                temp_meas: MeasuredBias::NONE,
+                ph_meas: MeasuredBias::NONE,
+                do_meas: MeasuredBias::NONE,
+                streams: Vec::new(),
+                extra_death_per_h: 0.0,
+            },
+            contaminant_mu_max_per_h: 0.3,
+            temp_cache: TempCache::default(),
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut unit = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let close = |name: &str, got: f64, want: f64| {
+            assert!((got - want).abs() <= 1e-12 * want.abs().max(1e-9), "{name}: fused {got} vs factor by factor {want}");
+        };
+        for _ in 0..400 {
+            let mut y = StateVec::zeros();
+            y[ix::V] = 20.0 + 20.0 * unit();
+            y[ix::XV] = 30.0 * unit();
+            y[ix::GLC] = 60.0 * unit();
+            y[ix::GLN] = 10.0 * unit();
+            y[ix::LAC] = 60.0 * unit();
+            y[ix::AMM] = 20.0 * unit();
+            y[ix::DO] = 0.5 * unit();
+            y[ix::CO2] = 0.5 + 8.0 * unit();
+            y[ix::ALK] = 2.0 + 40.0 * unit();
+            y[ix::OSM_F] = 250.0 * unit();
+            y[ix::T_L] = 30.0 + 8.0 * unit();
+            y[ix::T_AD] = y[ix::T_L];
+            y[ix::B] = 0.05 * unit();
+            y[ix::INH] = 2.0 * p.ki_inh_mm * unit();
+            let r = model.rates(0.0, &y);
+            let (glc, gln, lac, amm, dox, t_l) = (y[ix::GLC], y[ix::GLN], y[ix::LAC], y[ix::AMM], y[ix::DO], y[ix::T_L]);
+            let alpha_co2 = physics::s_co2_mm_per_atm(t_l) / 760.0;
+            let pco2 = y[ix::CO2] / alpha_co2;
+            let do_pct = dox / (physics::Y_O2_AIR * physics::s_o2_mm_per_atm(t_l)) * 100.0;
+            close("pCO2", r.pco2, pco2);
+            close("DO %", r.do_pct, do_pct);
+            let (ph, osm) = (r.ph, r.osm);
+            let f_do = dox / (0.002 + dox) / (1.0 + (pos(do_pct - 150.0) / 100.0).powi(2));
+            let f_osm = 1.0 / (1.0 + (pos(osm - 320.0) / p.k_osm_mosm).powi(2));
+            let f_co2 = 1.0 / (1.0 + (pos(pco2 - 50.0) / 160.0).powi(2));
+            let inh4 = (y[ix::INH] / p.ki_inh_mm).powi(4);
+            let mu = p.mu_max_per_h * ctmi(t_l, 28.0, 37.0, 41.0) * cpm(ph, 6.36, 7.15, 7.94) * f_do * f_osm * f_co2 * glc / (p.k_glc_mm + glc) * gln
+                / (p.k_gln_mm + gln)
+                * p.ki_lac_mm
+                / (p.ki_lac_mm + pos(lac - p.lac_th_mm))
+                * p.ki_amm_mm
+                / (p.ki_amm_mm + pos(amm - p.amm_th_mm))
+                / (1.0 + inh4);
+            close("mu", r.mu, mu);
+            let theta_m = 1.048_f64.powf(t_l - 37.0);
+            let f_co2_lac = 1.0 / (1.0 + (pos(pco2 - 60.0) / 100.0).powi(2));
+            let q_lac = p.y_lac_glc * (mu / p.y_x_glc_e9_per_mmol) * (p.k_ph_lac * (ph - 7.0)).exp() * p.k_lp_mm / (p.k_lp_mm + lac)
+                - p.q_lac_max * theta_m * lac / (p.k_lc_mm + lac) / (1.0 + (mu / p.mu_shift_per_h).powi(4)) * f_co2_lac;
+            assert!((r.q_lac - q_lac).abs() <= 1e-11 * (q_lac.abs() + p.q_lac_max), "q_lac: fused {} vs {q_lac}", r.q_lac);
+            let f_co2p = 1.0 / (1.0 + (pos(pco2 - 60.0) / p.k_co2_p_mmhg).powi(2));
+            let qp = (p.alpha_mg_per_e9 * mu + p.beta_mg_per_e9_h)
+                * (1.0 + p.k_tp_per_c * pos(37.0 - t_l))
+                * (1.0 + 0.3 * (7.0 - ph))
+                * (1.0 + 0.2 * pos(osm - 320.0) / 100.0)
+                * f_co2p;
+            close("qp", r.qp, qp);
+            let g_gal = (0.45 / (1.0 + pos(amm - 5.0) / 15.0) / (1.0 + 0.4 * pos(qp * 24.0 / QP_REF_PG_PER_CELL_D - 1.0))
+                * (1.0 - 0.1 * pos(osm - 320.0) / 100.0))
+                .clamp(0.0, 1.0);
+            close("g_gal", r.g_gal, g_gal);
+            let mu_c = model.contaminant_mu_max_per_h * glc / (1.0 + glc) * y[ix::ALK] / (y[ix::ALK] + 1.0) * dox / (p.k_o2_mm + dox);
+            close("contaminant glucose uptake", r.contam_glc, mu_c * y[ix::B] / 0.4 / GLUCOSE_G_PER_MOL * 1000.0);
+            let kd_bub = physics::bubble_death_per_h(model.vessel.sparger, r.vvm);
+            let mu_d = p.kd0_per_h * 1.10_f64.powf(t_l - 37.0)
+                + p.mud_max_per_h * lac / (p.kd_lac_mm + lac) * amm / (p.kd_amm_mm + amm)
+                + p.kd_st_per_h * p.k_st_mm / (p.k_st_mm + glc)
+                + p.kd_co2_per_h * (pos(pco2 - 150.0) / 100.0).powi(2)
+                + if model.vessel.pluronic { 0.0 } else { kd_bub }
+                + 0.5 * y[ix::B]
+                + p.kd_inh_per_h * inh4 / (1.0 + inh4);
+            close("mu_d", r.mu_d, mu_d);
+        }
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Geometry {
 
     /// Liquid height at the current volume.
     pub fn height_at_m(&self, volume_l: f64) -> f64 {
-        volume_l / 1000.0 / self.cross_section_m2
+        volume_l / (1000.0 * self.cross_section_m2)
     }
 
     /// Oxygen kLa (1/h) at gas flow `gas_l_per_min_stp`, liquid volume `volume_l`, van't
@@ -145,18 +145,20 @@ impl Geometry {
 
     /// Surface-aeration kLa (1/h) at the current volume.
     pub fn kla_surface_per_h(&self, volume_l: f64) -> f64 {
-        SURFACE_KL_M_PER_S * self.cross_section_m2 / (volume_l / 1000.0) * 3600.0
+        SURFACE_KL_M_PER_S * self.cross_section_m2 * (1000.0 * 3600.0) / volume_l
     }
 }
 
 /// Mean bubble pressure: head space 1 atm plus half the hydrostatic head.
 pub fn mean_pressure_atm(liquid_height_m: f64) -> f64 {
-    1.0 + RHO_KG_PER_M3 * G_M_PER_S2 * liquid_height_m / 2.0 / ATM_PA
+    // The constant factor folds at compile time (this runs in every right-hand side).
+    1.0 + (RHO_KG_PER_M3 * G_M_PER_S2 / (2.0 * ATM_PA)) * liquid_height_m
 }
 
 /// Superficial gas velocity (m/s) at liquid temperature and mean pressure.
 pub fn superficial_velocity_m_per_s(gas_l_per_min_stp: f64, temp_c: f64, p_mean_atm: f64, area_m2: f64) -> f64 {
-    gas_l_per_min_stp / 1000.0 / 60.0 * ((temp_c + 273.15) / 273.15) / (p_mean_atm * area_m2)
+    // STP litres per minute → m³/s at the liquid temperature and mean pressure, one division.
+    gas_l_per_min_stp * (temp_c + 273.15) / ((1000.0 * 60.0 * 273.15) * p_mean_atm * area_m2)
 }
 
 /// Bubble-burst death rate (1/h) without Pluronic (Cherry & Hulle 1992):
