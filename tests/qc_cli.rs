@@ -176,6 +176,19 @@ fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
     let out = mabtwin(&["qc", "classify", "--model", s(&m), s(&img)]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("0 blocks per stage is outside 1..=4"), "{err}");
+    // --ensemble 5 walks the five member recipes; each member's shape is saved and loaded.
+    let e = d.path().join("e5");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&e), "--epochs", "1", "--no-spectral", "--threads", "1", "--widths", "4,4,8,8", "--ensemble", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(e.join("model.json")).expect("model.json")).expect("json");
+    let members = meta["ensemble"].as_array().expect("ensemble in model.json");
+    let shapes: Vec<(i64, i64, bool, u64)> = members
+        .iter()
+        .map(|m| (m["net"]["stem_stride"].as_i64().expect("stride"), m["net"]["blocks_per_stage"].as_i64().expect("blocks"), m["net"]["space_to_depth"].as_bool().unwrap_or(false), m["patience"].as_u64().expect("patience")))
+        .collect();
+    assert_eq!(shapes, [(1, 1, false, 8), (2, 1, false, 1), (2, 2, false, 8), (2, 1, true, 8)], "{meta}");
+    let out = mabtwin(&["qc", "classify", "--model", s(&e), s(&img)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Bad flags are refused before any data are read (the data folder does not exist).
     let none = d.path().join("absent");
     for (args, says) in [

@@ -271,6 +271,7 @@ impl<'a> Runner<'a> {
         y[ix::DO] = s.setpoints.do_pct / 100.0 * physics::Y_O2_AIR * s_o2;
         y[ix::T_L] = temp0;
         y[ix::T_AD] = temp0;
+        let n_outputs = (s.duration_d * 24.0 / OUTPUT_INTERVAL_H) as usize + 2;
         let model = CultureModel {
             params,
             vessel,
@@ -317,8 +318,9 @@ impl<'a> Runner<'a> {
             lab: OfflineLab::new(s.seed, profile),
             last_glucose_g_per_l: None,
             bolus_commanded_l: 0.0,
-            truth: Vec::new(),
-            online: Vec::new(),
+            // One truth and one online row per output time: reserved once instead of grown.
+            truth: Vec::with_capacity(n_outputs),
+            online: Vec::with_capacity(n_outputs),
             offline: Vec::new(),
             events: Vec::new(),
             mfc_offset,
