@@ -2,7 +2,7 @@
 //! regression numbers of §6(a), kept as a reference implementation next to the default
 //! model rather than as a mode of it.
 //!
-//! What differs from the default fidelity (`model.rs`, `run/`):
+//! What differs from the default fidelity (`model/`, `run/`):
 //! - classic RK4 at a fixed 0.01 h step, inputs held constant over each step;
 //! - liquid temperature equals the effective setpoint (no T_L lag); constant solubilities
 //!   S_O2 0.988 and S_CO2 23.655 mM/atm (37 °C); mean bubble pressure at nominal height;
