@@ -152,6 +152,48 @@ fn pretraining_on_renders_is_recorded_and_refused_where_it_does_not_apply() {
 }
 
 #[test]
+fn fresh_renders_are_recorded_and_refused_where_they_do_not_apply() {
+    let d = tempfile::tempdir().expect("tmp");
+    let data = d.path().join("beads");
+    let out = mabtwin(&["qc", "render", "--task", "microcarrier", "--n", "96", "--seed", "4", "--out", s(&data)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = d.path().join("m");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&m), "--epochs", "2", "--threads", "1", "--particle-map-weight", "0.1", "--fresh-renders"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("every epoch after the first trains on") && err.contains("new renders"), "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("model.json")).expect("model.json")).expect("json");
+    let what = meta["manifest"]["fresh_renders"].as_str().expect("fresh_renders in the manifest");
+    assert!(what.contains("new microcarrier renders per epoch") && what.contains("data render seed 4"), "{what}");
+    assert_eq!(meta["channels"].as_array().map(Vec::len), Some(4), "spectral channels kept: {meta}");
+    let hist: serde_json::Value = serde_json::from_slice(&std::fs::read(m.join("history.json")).expect("history")).expect("json");
+    assert_eq!(hist.as_array().map(Vec::len), Some(2));
+    // Without the flag the manifest has no such entry.
+    let plain = d.path().join("plain");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&plain), "--epochs", "1", "--threads", "1", "--no-spectral"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(plain.join("model.json")).expect("model.json")).expect("json");
+    assert!(meta["manifest"].get("fresh_renders").is_none(), "{meta}");
+    // Refused: auxiliary targets (labels.csv columns of the data's own images), and data that
+    // are not a render (class folders: nothing to render more of).
+    let x = d.path().join("x");
+    let out = mabtwin(&["qc", "train", "--data", s(&data), "--out", s(&x), "--epochs", "1", "--fresh-renders", "--aux-targets", "coverage"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("--fresh-renders cannot be combined with --aux-targets"), "{err}");
+    let folders = d.path().join("folders");
+    for (class, grey) in [("live", 200u8), ("dead", 60u8)] {
+        std::fs::create_dir_all(folders.join(class)).expect("mkdir");
+        for i in 0..12 {
+            image::GrayImage::from_pixel(64, 64, image::Luma([grey + i])).save(folders.join(class).join(format!("{i}.png"))).expect("png");
+        }
+    }
+    let out = mabtwin(&["qc", "train", "--task", "trypan", "--data", s(&folders), "--out", s(&x), "--epochs", "1", "--fresh-renders"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("is not a render folder"), "{err}");
+    assert!(!x.exists(), "nothing is written on a refused command");
+}
+
+#[test]
 fn train_takes_the_compact_shape_flags_and_refuses_bad_ones() {
     let d = tempfile::tempdir().expect("tmp");
     let data = d.path().join("data");

@@ -6,6 +6,7 @@ use crate::io::adapt;
 use crate::model::build_input;
 use crate::pca::PcaBasis;
 use crate::train::Tensors;
+use rayon::prelude::*;
 
 /// Build `Tensors` from images (adapted to `size` x `size`: centre-crop + triangle resize when
 /// needed) and class indices. `cubes` must hold one u8 `[11][size][size]` cube per image when
@@ -15,21 +16,31 @@ pub fn to_tensors(images: &[GreyImage], labels: &[usize], size: usize, pca: Opti
         return Err(QcError::LengthMismatch { what: "images vs labels", left: images.len(), right: labels.len() });
     }
     let c = 1 + if pca.is_some() { crate::pca::N_COMPONENTS } else { 0 };
-    let mut x = Vec::with_capacity(images.len() * c * size * size);
-    for (i, img) in images.iter().enumerate() {
-        let (a, _) = adapt(img, size, false);
-        let p = match (pca, cubes) {
-            (Some(b), Some(cs)) => {
-                let cube = cs.get(i).ok_or(QcError::LengthMismatch { what: "images vs cubes", left: images.len(), right: cs.len() })?;
-                if img.width != size || img.height != size {
-                    return Err(QcError::Shape { expected: format!("{size}x{size} image with a cube"), got: format!("{}x{}", img.width, img.height) });
-                }
-                Some((b, *cube))
+    let cubes = match (pca, cubes) {
+        (Some(_), Some(cs)) => {
+            if cs.len() != images.len() {
+                return Err(QcError::LengthMismatch { what: "images vs cubes", left: images.len(), right: cs.len() });
             }
-            (Some(_), None) => return Err(QcError::Spectral { channels: vec!["grey".into(), "pc1".into(), "pc2".into(), "pc3".into()], reason: "no spectral cubes given".into() }),
-            _ => None,
-        };
-        x.extend(build_input(&a, p)?);
-    }
+            if let Some(img) = images.iter().find(|img| img.width != size || img.height != size) {
+                return Err(QcError::Shape { expected: format!("{size}x{size} image with a cube"), got: format!("{}x{}", img.width, img.height) });
+            }
+            Some(cs)
+        }
+        (Some(_), None) => return Err(QcError::Spectral { channels: vec!["grey".into(), "pc1".into(), "pc2".into(), "pc3".into()], reason: "no spectral cubes given".into() }),
+        _ => None,
+    };
+    // Each image's input is built in parallel (rayon) straight into its own slice: the result
+    // does not depend on the thread count, and no second copy of the set is held.
+    let d = c * size * size;
+    let mut x = vec![0f32; images.len() * d];
+    x.par_chunks_mut(d.max(1)).zip(images.par_iter().enumerate()).try_for_each(|(dst, (i, img))| -> Result<()> {
+        let (a, _) = adapt(img, size, false);
+        let v = build_input(&a, pca.zip(cubes.map(|cs| cs[i])))?;
+        if v.len() != d {
+            return Err(QcError::Shape { expected: format!("{d} input values per image"), got: format!("{}", v.len()) });
+        }
+        dst.copy_from_slice(&v);
+        Ok(())
+    })?;
     Ok(Tensors { x, y: labels.iter().map(|&v| v as i64).collect(), c, s: size, ..Default::default() })
 }

@@ -8,7 +8,8 @@
 //! Augmentation: a random one of the 8 dihedral transforms, gain ±10 %, offset ±0.1,
 //! Gaussian noise σ 0.05. Per-epoch ChaCha8 streams drive shuffling and augmentation, and
 //! `tch::manual_seed` is set before building the model, so the same seed and thread count give
-//! identical weights on CPU.
+//! identical weights on CPU. [`train_with_fresh`] can swap in a new training set before every
+//! epoch after the first (`qc train --fresh-renders`: new renders each epoch).
 
 use crate::error::{QcError, Result};
 use crate::model::{Classifier, ModelMeta};
@@ -229,16 +230,36 @@ pub use crate::model::Weights;
 /// its random start). Used to pretrain on rendered images before the real ones
 /// (`qc train --pretrain-renders`). Returns the number of variables taken from `init` in
 /// [`Trained::initialised`].
-pub fn train_from(mut meta: ModelMeta, init: Option<&[(String, Tensor)]>, train: &Tensors, val: &Tensors, opts: &TrainOptions, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<Trained> {
+pub fn train_from(meta: ModelMeta, init: Option<&[(String, Tensor)]>, train: &Tensors, val: &Tensors, opts: &TrainOptions, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<Trained> {
+    train_with_fresh(meta, init, train, val, opts, None, on_epoch)
+}
+
+/// A source of fresh training images: called with the epoch number (2, 3, …) before that
+/// epoch, it returns the set the epoch trains on instead of the given one (same size, channels
+/// and side; with a particle-map head, with maps). Used by `qc train --fresh-renders`, where
+/// every epoch after the first draws new renders, so the network never sees an image twice.
+pub type FreshData<'a> = &'a mut dyn FnMut(usize) -> Result<Tensors>;
+
+/// Check that `d` can be trained on by a model with `k` classes, `c` channels, side `s`.
+fn check_set(name: &str, d: &Tensors, k: usize, c: usize, s: usize) -> Result<()> {
+    if d.c != c || d.s != s || d.x.len() != d.n() * c * s * s {
+        return Err(QcError::Shape { expected: format!("{name}: [n, {c}, {s}, {s}]"), got: format!("[{}, {}, {}, {}]", d.n(), d.c, d.s, d.s) });
+    }
+    if let Some(&bad) = d.y.iter().find(|&&v| v < 0 || v as usize >= k) {
+        return Err(QcError::ClassOutOfRange { idx: bad.max(0) as usize, n_classes: k });
+    }
+    Ok(())
+}
+
+/// [`train_from`] where, if `fresh` is given, every epoch after the first trains on the set
+/// `fresh(epoch)` returns (the first on `train`). The fresh set must have `train`'s size (the
+/// learning-rate schedule counts its steps from it), channels and side; the previous fresh set
+/// is dropped before the next is made, so at most two sets (`train` and one fresh) are held.
+pub fn train_with_fresh(mut meta: ModelMeta, init: Option<&[(String, Tensor)]>, train: &Tensors, val: &Tensors, opts: &TrainOptions, mut fresh: Option<FreshData<'_>>, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<Trained> {
     let k = meta.classes.len();
     let (c, s) = (meta.channels.len(), meta.input_size);
     for (name, d) in [("train", train), ("val", val)] {
-        if d.c != c || d.s != s || d.x.len() != d.n() * c * s * s {
-            return Err(QcError::Shape { expected: format!("{name}: [n, {c}, {s}, {s}]"), got: format!("[{}, {}, {}, {}]", d.n(), d.c, d.s, d.s) });
-        }
-        if let Some(&bad) = d.y.iter().find(|&&v| v < 0 || v as usize >= k) {
-            return Err(QcError::ClassOutOfRange { idx: bad.max(0) as usize, n_classes: k });
-        }
+        check_set(name, d, k, c, s)?;
     }
     if train.n() == 0 || val.n() == 0 {
         return Err(QcError::Empty { what: "training or validation set" });
@@ -291,8 +312,22 @@ pub fn train_from(mut meta: ModelMeta, init: Option<&[(String, Tensor)]>, train:
     let mut order: Vec<usize> = (0..train.n()).collect();
     let mut buf = vec![0f32; bs * d];
     let mut map_buf = vec![0f32; if with_map { bs * g * g } else { 0 }];
+    let mut fresh_set: Option<Tensors> = None;
     for epoch in 1..=opts.max_epochs {
         let t0 = std::time::Instant::now();
+        if let Some(f) = fresh.as_mut().filter(|_| epoch > 1) {
+            drop(fresh_set.take()); // free the previous fresh set before the next is made
+            let set = f(epoch)?;
+            check_set(&format!("fresh set of epoch {epoch}"), &set, k, c, s)?;
+            if set.n() != train.n() || (with_map && set.count_maps.len() != set.n() * g * g) || set.aux.len() != set.n() * n_aux {
+                return Err(QcError::Shape {
+                    expected: format!("fresh set of epoch {epoch}: {} rows as the train set, with {} maps and {n_aux} auxiliary targets per row", train.n(), if with_map { "count" } else { "no" }),
+                    got: format!("{} rows, {} map values, {} auxiliary values", set.n(), set.count_maps.len(), set.aux.len()),
+                });
+            }
+            fresh_set = Some(set);
+        }
+        let train = fresh_set.as_ref().unwrap_or(train);
         let mut r = rng::stream(&[opts.seed, 0xE90C, epoch as u64]);
         order.sort_unstable();
         order.shuffle(&mut r);

@@ -501,6 +501,38 @@ fn training_from_pretrained_weights_starts_there_and_skips_mismatched_shapes() {
     assert!(part.initialised > 0 && part.initialised < w.len(), "{} of {}", part.initialised, w.len());
 }
 
+/// `train_with_fresh`: the source is asked for epochs 2.. only; handing back the train set
+/// itself reproduces plain training bit for bit (the swap changes nothing else); new images do
+/// change the weights; a fresh set of the wrong size is refused by name.
+#[test]
+fn fresh_training_sets_replace_the_train_split_from_the_second_epoch() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let tr = trypan_tensors(21, 0, 96);
+    let va = trypan_tensors(22, 0, 48);
+    let opts = TrainOptions { recipe: Recipe::Fast, max_epochs: 3, patience: 8, seed: 3, augment: true, class_weights: false, device: tch::Device::Cpu };
+    let meta = tiny_meta(Task::Trypan, [8, 16, 16, 32]);
+    let plain = qc::train::train(meta.clone(), &tr, &va, &opts, &mut |_| {}).expect("plain");
+    let mut asked = Vec::new();
+    let mut same = |epoch: usize| {
+        asked.push(epoch);
+        Ok(tr.clone())
+    };
+    let swapped = qc::train::train_with_fresh(meta.clone(), None, &tr, &va, &opts, Some(&mut same), &mut |_| {}).expect("same set");
+    assert_eq!(asked, vec![2, 3], "the first epoch uses the given set");
+    let (a, b) = (plain.model.vs.variables(), swapped.model.vs.variables());
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name}: handing back the same set must not change training");
+    }
+    let mut new_images = |epoch: usize| Ok(trypan_tensors(100 + epoch as u64, 0, 96));
+    let renewed = qc::train::train_with_fresh(meta.clone(), None, &tr, &va, &opts, Some(&mut new_images), &mut |_| {}).expect("new set");
+    let c = renewed.model.vs.variables();
+    assert!(a.iter().any(|(name, t)| !t.equal(&c[name])), "new images must change the weights");
+    let mut short = |_: usize| Ok(trypan_tensors(7, 0, 95));
+    let e = qc::train::train_with_fresh(meta, None, &tr, &va, &opts, Some(&mut short), &mut |_| {}).expect_err("95 rows instead of 96");
+    assert!(e.to_string().contains("fresh set of epoch 2") && e.to_string().contains("96 rows"), "{e}");
+}
+
 #[test]
 fn bad_image_bytes_give_errors() {
     let p = std::path::Path::new("x.png");

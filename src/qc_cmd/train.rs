@@ -16,14 +16,16 @@ pub(super) struct TrainBudget {
     pub(super) pretrain_renders: u64,
     /// Epochs of that pretraining (`--pretrain-epochs`).
     pub(super) pretrain_epochs: usize,
+    /// Train every epoch after the first on new renders (`--fresh-renders`).
+    pub(super) fresh_renders: bool,
 }
 
 /// One [`qc::train::train_from`] run behind a progress bar of `opts.max_epochs` steps labelled
 /// `label`; each epoch's line (prefixed with `prefix`) is printed above the bar, or to stderr
 /// when the bar is hidden (not a terminal).
-fn train_with_bar(label: &str, prefix: &str, meta: qc::model::ModelMeta, init: Option<&[(String, tch::Tensor)]>, tr: &qc::train::Tensors, va: &qc::train::Tensors, opts: &qc::train::TrainOptions) -> Result<qc::train::Trained> {
+fn train_with_bar(label: &str, prefix: &str, meta: qc::model::ModelMeta, init: Option<&[(String, tch::Tensor)]>, tr: &qc::train::Tensors, va: &qc::train::Tensors, opts: &qc::train::TrainOptions, fresh: Option<qc::train::FreshData<'_>>) -> Result<qc::train::Trained> {
     let pb = bar(opts.max_epochs as u64, label);
-    let trained = qc::train::train_from(meta, init, tr, va, opts, &mut |l| {
+    let trained = qc::train::train_with_fresh(meta, init, tr, va, opts, fresh, &mut |l| {
         pb.inc(1);
         let line = format!("{prefix}epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.4}  lr {:.2e}  {:.1} s", l.epoch, l.train_loss, l.val_loss, l.val_accuracy, l.lr, l.seconds);
         if pb.is_hidden() {
@@ -63,7 +65,7 @@ fn pretrain_on_renders(meta: &qc::model::ModelMeta, task: Task, n: u64, epochs: 
     m.manifest.early_stopping_on = "render val split (pretraining)".into();
     let opts = qc::train::TrainOptions { max_epochs: epochs, patience: epochs, class_weights: false, seed: render_seed, ..base.clone() };
     eprintln!("pretraining on {} rendered {} images ({} validate, render seed {render_seed}), {epochs} epochs", tr.n() + va.n(), task.name(), va.n());
-    let trained = train_with_bar("pretrain", "pretrain ", m, None, &tr, &va, &opts)?;
+    let trained = train_with_bar("pretrain", "pretrain ", m, None, &tr, &va, &opts, None)?;
     eprintln!("pretrained in {:.0} s (best render-val epoch {} of {})", t0.elapsed().as_secs_f64(), trained.best_epoch, trained.history.len());
     let what = format!(
         "{} rendered {} images (render seed {render_seed}, {} of them validating), {epochs} epochs, weights of epoch {} (render-val accuracy {:.4})",
@@ -74,6 +76,67 @@ fn pretrain_on_renders(meta: &qc::model::ModelMeta, task: Task, n: u64, epochs: 
         trained.history.get(trained.best_epoch.saturating_sub(1)).map_or(f64::NAN, |h| h.val_accuracy)
     );
     Ok((trained.model.weights(), what))
+}
+
+/// Where `--fresh-renders` draws from: the data's render configuration and seed, and what each
+/// fresh set must carry.
+struct FreshSource {
+    cfg: qc::render::RenderConfig,
+    render_seed: u64,
+    n: usize,
+    size: usize,
+    pca: Option<qc::pca::PcaBasis>,
+    with_map: bool,
+}
+
+impl FreshSource {
+    /// The render seed of epoch `epoch` of the network trained with `train_seed`: a hash of the
+    /// data's render seed, the network's seed and the epoch, never the data's own seed (whose
+    /// groups hold the validation and test images).
+    fn seed(&self, train_seed: u64, epoch: usize) -> u64 {
+        let s = qc::rng::mix(&[self.render_seed, 0xF4E5_4E55, train_seed, epoch as u64]);
+        if s == self.render_seed { s ^ 1 } else { s }
+    }
+
+    /// `n` new labelled renders (rendered and converted in chunks, so only one chunk's images
+    /// and cubes are held at a time), as model inputs with their particle-count maps when the
+    /// net has a map head.
+    fn draw(&self, train_seed: u64, epoch: usize) -> qc::error::Result<qc::train::Tensors> {
+        const CHUNK: usize = 2048;
+        let seed = self.seed(train_seed, epoch);
+        let mut out = qc::train::Tensors { c: 1 + if self.pca.is_some() { qc::pca::N_COMPONENTS } else { 0 }, s: self.size, ..Default::default() };
+        out.x.reserve(self.n * out.c * self.size * self.size);
+        let mut next = 0u64;
+        while out.n() < self.n {
+            let m = (self.n - out.n()).clamp(64, CHUNK) as u64;
+            let renders = qc::render::render_set(&self.cfg, seed, next, m)?;
+            next += m;
+            let take: Vec<&qc::render::Rendered> = renders.iter().filter(|r| r.label.is_some()).take(self.n - out.n()).collect();
+            let images: Vec<qc::image_ops::GreyImage> = take.iter().map(|r| r.image.clone()).collect();
+            let labels: Vec<usize> = take.iter().filter_map(|r| r.label).collect();
+            let cubes: Option<Vec<&[u8]>> = self.pca.as_ref().map(|_| take.iter().map(|r| r.spectral.as_deref().unwrap_or(&[])).collect());
+            let t = qc::data::to_tensors(&images, &labels, self.size, self.pca.as_ref(), cubes.as_deref())?;
+            out.x.extend_from_slice(&t.x);
+            out.y.extend_from_slice(&t.y);
+            if self.with_map {
+                out.count_maps.extend(take.iter().flat_map(|r| qc::train::count_map(&r.particles_px, self.size)));
+            }
+            if next > 4 * self.n as u64 + CHUNK as u64 {
+                return Err(qc::error::QcError::Empty { what: "labelled fresh renders (the task excludes too many borderline images)" });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The render configuration and seed recorded in a render folder's render.json.
+fn render_source(data: &Path) -> Result<(qc::render::RenderConfig, u64)> {
+    let path = data.join("render.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("--fresh-renders needs a render folder; reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let cfg: qc::render::RenderConfig = serde_json::from_value(v.get("config").cloned().unwrap_or_default()).with_context(|| format!("{}: field `config` is not a render configuration", path.display()))?;
+    let seed = v.get("seed").and_then(serde_json::Value::as_u64).with_context(|| format!("{}: field `seed` (an unsigned integer) is missing", path.display()))?;
+    Ok((cfg, seed))
 }
 
 /// Networks per model when `--ensemble` is not given: three for trypan crops that are not
@@ -310,6 +373,7 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             counts,
             early_stopping_on: format!("val split (validation loss, patience {patience}); temperature fitted on val"),
             pretrained_on: None,
+            fresh_renders: None,
         },
         ensemble: Vec::new(),
     };
@@ -333,6 +397,31 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
         let (w, what) = pretrain_on_renders(&meta, p.task, budget.pretrain_renders, budget.pretrain_epochs, &base_opts)?;
         meta.manifest.pretrained_on = Some(what);
         Some(w)
+    } else {
+        None
+    };
+    let fresh = if budget.fresh_renders {
+        if p.set.task.is_none() {
+            bail!("--fresh-renders draws new renders each epoch; {} is not a render folder (no render.json task)", data.display());
+        }
+        if shape.aux.is_some() {
+            bail!("--fresh-renders cannot be combined with --aux-targets (the targets are labels.csv columns of the data's own images)");
+        }
+        let (mut cfg, render_seed) = render_source(data)?;
+        if cfg.task != p.task {
+            bail!("--fresh-renders: render.json's task is {} but the model is trained for {}", cfg.task.name(), p.task.name());
+        }
+        cfg.spectral = meta.pca.is_some();
+        let source = FreshSource { cfg, render_seed, n: tr.n(), size, pca: meta.pca.clone(), with_map: meta.net.particle_map_weight > 0.0 };
+        meta.manifest.fresh_renders = Some(format!(
+            "epochs 2 onward: {} new {} renders per epoch (difficulty {:?}, label margin {}), render seed = hash(data render seed {render_seed}, network seed, epoch)",
+            source.n,
+            p.task.name(),
+            source.cfg.difficulty,
+            source.cfg.threshold_margin
+        ));
+        eprintln!("fresh renders: every epoch after the first trains on {} new renders", source.n);
+        Some(source)
     } else {
         None
     };
@@ -360,7 +449,8 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             let stem = if r.space_to_depth { "space-to-depth" } else { "convolution" };
             eprintln!("network {}/{n_nets}: stem stride {} ({stem}), {} block(s) per stage, patience {}, seed {}", k + 1, r.stem_stride, r.blocks, r.patience, r.seed);
         }
-        let trained = train_with_bar(&label, "", m, init.as_deref(), &tr, &va, &opts)?;
+        let mut draw = |epoch: usize| fresh.as_ref().map_or_else(|| Err(qc::error::QcError::Empty { what: "fresh render source" }), |f| f.draw(r.seed, epoch));
+        let trained = train_with_bar(&label, "", m, init.as_deref(), &tr, &va, &opts, fresh.as_ref().map(|_| &mut draw as qc::train::FreshData<'_>))?;
         if n_nets > 1 {
             eprintln!("network {}/{n_nets}: best epoch {} of {}, T {:.2}", k + 1, trained.best_epoch, trained.history.len(), trained.model.meta.temperature);
         }
@@ -414,15 +504,33 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
 
 #[cfg(test)]
 mod tests {
-    use super::{MemberRecipe, NetShape, TrainBudget, member_recipe, parse_widths};
+    use super::{FreshSource, MemberRecipe, NetShape, Task, TrainBudget, member_recipe, parse_widths};
 
     fn shape(stem_stride: i64, blocks: i64, space_to_depth: bool) -> NetShape {
         NetShape { stem_stride, widths: None, blocks, full_res_stem: 0, space_to_depth, aux: None, particle_map_weight: 0.0 }
     }
 
     #[test]
+    fn fresh_render_seeds_differ_by_epoch_and_network_and_draws_are_reproducible() {
+        let cfg = qc::render::RenderConfig { spectral: false, ..qc::render::RenderConfig::new(Task::Trypan) };
+        let src = FreshSource { cfg, render_seed: 22, n: 40, size: Task::Trypan.size_px(), pca: None, with_map: false };
+        let seeds: Vec<u64> = [(0, 2), (0, 3), (1, 2), (1, 3)].iter().map(|&(net, epoch)| src.seed(net, epoch)).collect();
+        for (i, a) in seeds.iter().enumerate() {
+            assert_ne!(*a, 22, "never the data's own render seed");
+            assert!(seeds[i + 1..].iter().all(|b| b != a), "{seeds:?}");
+        }
+        let a = src.draw(0, 2).expect("draw");
+        assert_eq!((a.n(), a.c, a.s, a.x.len()), (40, 1, 64, 40 * 64 * 64));
+        assert!(a.y.iter().all(|&v| (0..2).contains(&v)) && a.count_maps.is_empty());
+        let again = src.draw(0, 2).expect("draw");
+        assert_eq!((&a.x, &a.y), (&again.x, &again.y), "same network and epoch: same images");
+        let other = src.draw(0, 3).expect("draw");
+        assert_ne!(a.x, other.x, "the next epoch draws new images");
+    }
+
+    #[test]
     fn ensemble_members_cycle_through_five_recipes() {
-        let budget = TrainBudget { epochs: 30, patience: 8, ensemble: Some(6), fit_class_offsets: false, pretrain_renders: 0, pretrain_epochs: 6 };
+        let budget = TrainBudget { epochs: 30, patience: 8, ensemble: Some(6), fit_class_offsets: false, pretrain_renders: 0, pretrain_epochs: 6, fresh_renders: false };
         let r = |k, base: &NetShape, compact, even| member_recipe(k, base, compact, even, &budget, 10);
         let m = |stem_stride, patience, seed, blocks, space_to_depth| MemberRecipe { stem_stride, patience, seed, blocks, space_to_depth };
         let base = shape(2, 1, false);

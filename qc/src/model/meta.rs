@@ -181,6 +181,10 @@ pub struct Manifest {
     /// e.g. "4000 trypan renders, render seed …, 6 epochs"; absent when they started at random.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrained_on: Option<String>,
+    /// How the training images were renewed each epoch (`qc train --fresh-renders`); absent
+    /// when every epoch trained on the data's train split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fresh_renders: Option<String>,
 }
 
 /// `model.json`: everything needed to use the weights.
