@@ -111,16 +111,20 @@ impl FreshSource {
             let m = (self.n - out.n()).clamp(64, CHUNK) as u64;
             let renders = qc::render::render_set(&self.cfg, seed, next, m)?;
             next += m;
-            let take: Vec<&qc::render::Rendered> = renders.iter().filter(|r| r.label.is_some()).take(self.n - out.n()).collect();
-            let images: Vec<qc::image_ops::GreyImage> = take.iter().map(|r| r.image.clone()).collect();
-            let labels: Vec<usize> = take.iter().filter_map(|r| r.label).collect();
-            let cubes: Option<Vec<&[u8]>> = self.pca.as_ref().map(|_| take.iter().map(|r| r.spectral.as_deref().unwrap_or(&[])).collect());
-            let t = qc::data::to_tensors(&images, &labels, self.size, self.pca.as_ref(), cubes.as_deref())?;
+            let want = self.n - out.n();
+            let (mut images, mut labels, mut cubes) = (Vec::new(), Vec::new(), Vec::new());
+            for r in renders.into_iter().filter(|r| r.label.is_some()).take(want) {
+                if self.with_map {
+                    out.count_maps.extend(qc::train::count_map(&r.particles_px, self.size));
+                }
+                labels.extend(r.label);
+                cubes.extend(r.spectral.filter(|_| self.pca.is_some()));
+                images.push(r.image);
+            }
+            let cube_refs: Option<Vec<&[u8]>> = self.pca.as_ref().map(|_| cubes.iter().map(Vec::as_slice).collect());
+            let t = qc::data::to_tensors(&images, &labels, self.size, self.pca.as_ref(), cube_refs.as_deref())?;
             out.x.extend_from_slice(&t.x);
             out.y.extend_from_slice(&t.y);
-            if self.with_map {
-                out.count_maps.extend(take.iter().flat_map(|r| qc::train::count_map(&r.particles_px, self.size)));
-            }
             if next > 4 * self.n as u64 + CHUNK as u64 {
                 return Err(qc::error::QcError::Empty { what: "labelled fresh renders (the task excludes too many borderline images)" });
             }
@@ -449,8 +453,8 @@ pub(super) fn cmd_train(data: &Path, out: &Path, task: Option<&str>, no_spectral
             let stem = if r.space_to_depth { "space-to-depth" } else { "convolution" };
             eprintln!("network {}/{n_nets}: stem stride {} ({stem}), {} block(s) per stage, patience {}, seed {}", k + 1, r.stem_stride, r.blocks, r.patience, r.seed);
         }
-        let mut draw = |epoch: usize| fresh.as_ref().map_or_else(|| Err(qc::error::QcError::Empty { what: "fresh render source" }), |f| f.draw(r.seed, epoch));
-        let trained = train_with_bar(&label, "", m, init.as_deref(), &tr, &va, &opts, fresh.as_ref().map(|_| &mut draw as qc::train::FreshData<'_>))?;
+        let mut draw = fresh.as_ref().map(|f| move |epoch: usize| f.draw(r.seed, epoch));
+        let trained = train_with_bar(&label, "", m, init.as_deref(), &tr, &va, &opts, draw.as_mut().map(|d| d as qc::train::FreshData<'_>))?;
         if n_nets > 1 {
             eprintln!("network {}/{n_nets}: best epoch {} of {}, T {:.2}", k + 1, trained.best_epoch, trained.history.len(), trained.model.meta.temperature);
         }
