@@ -135,10 +135,12 @@ impl OnlineChannel {
     pub fn read(&mut self, t_h: f64, truth: f64, extra_bias: f64) -> Option<f64> {
         let dt = (t_h - self.last_t_h).max(0.0);
         self.last_t_h = t_h;
-        let d = Draws::new(&mut self.rng);
         if self.factor == 0.0 {
+            // A perfect channel reads the truth; its stream is private to this channel and
+            // every later reading also returns here, so no draw is needed.
             return Some(truth + extra_bias);
         }
+        let d = Draws::new(&mut self.rng);
         self.walk += self.spec.walk_per_sqrt_h * self.factor * dt.sqrt() * d.z1;
         let tau_h = self.spec.t90_s / 2.3 / 3600.0;
         let lagged = match self.lagged {

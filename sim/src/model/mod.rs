@@ -18,7 +18,7 @@ pub use modifiers::{cpm, ctmi, smooth_clamp};
 pub use temperature::{TempCache, TempTerms};
 
 use crate::params::KineticParams;
-use crate::physics::Geometry;
+use crate::physics::{self, Geometry};
 use crate::scenario::Sparger;
 
 /// Number of entries in the solver vector.
@@ -192,6 +192,37 @@ pub struct VesselModel {
     pub tau_temp_h: f64,
     /// [`Geometry::kla_prefactor_per_h`] of this vessel and sparger, 1/h.
     pub kla_prefactor_per_h: f64,
+    /// Per-vessel factors of the gas physics, folded once so that the right-hand side
+    /// divides only by the mean pressure and the gas flow ([`GasConstants`]).
+    pub gas: GasConstants,
+    /// Bubble-burst death rate per vvm (1/h per vvm), 0 with Pluronic.
+    pub kd_bubble_per_h_per_vvm: f64,
+    /// Largest power multiplier of the agitation stage, (2 m/s ÷ tip speed)³, at least 1.
+    pub agitation_max_multiplier: f64,
+}
+
+/// The vessel's gas physics (`physics`) with its constants folded: the same formulas as
+/// [`physics::mean_pressure_atm`], [`physics::superficial_velocity_m_per_s`] and
+/// [`Geometry::kla_surface_per_h`], rearranged so that the right-hand side needs no
+/// division by a per-vessel constant (checked against them in a unit test).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GasConstants {
+    /// Mean bubble pressure rise per litre of liquid: P_mean = 1 + this · V, atm/L.
+    pub p_mean_rise_atm_per_l: f64,
+    /// Superficial velocity (m/s) = this · Q (L/min STP) · (T + 273.15) / P_mean.
+    pub v_s_per_lpm_kelvin_atm: f64,
+    /// Surface kLa (1/h) = this / V (L).
+    pub kla_surface_l_per_h: f64,
+}
+
+impl GasConstants {
+    pub fn of(g: &Geometry) -> Self {
+        Self {
+            p_mean_rise_atm_per_l: physics::RHO_KG_PER_M3 * physics::G_M_PER_S2 / (2.0 * physics::ATM_PA) / (1000.0 * g.cross_section_m2),
+            v_s_per_lpm_kelvin_atm: 1.0 / ((1000.0 * 60.0 * 273.15) * g.cross_section_m2),
+            kla_surface_l_per_h: physics::SURFACE_KL_M_PER_S * g.cross_section_m2 * (1000.0 * 3600.0),
+        }
+    }
 }
 
 impl VesselModel {
@@ -206,6 +237,9 @@ impl VesselModel {
             pluronic: vessel.pluronic,
             tau_temp_h,
             kla_prefactor_per_h: geometry.kla_prefactor_per_h(vessel.sparger),
+            gas: GasConstants::of(&geometry),
+            kd_bubble_per_h_per_vvm: if vessel.pluronic { 0.0 } else { physics::bubble_death_per_h(vessel.sparger, 1.0) },
+            agitation_max_multiplier: (loops::MAX_TIP_SPEED_M_PER_S / geometry.tip_speed_m_per_s).powi(3).max(1.0),
         }
     }
 }
@@ -265,9 +299,35 @@ pub struct CultureModel {
     pub contaminant_mu_max_per_h: f64,
     /// The temperature-only terms of the last evaluation ([`TempCache`]).
     pub temp_cache: TempCache,
+    /// Reciprocals of parameters the right-hand side divides by, from `params` at
+    /// construction ([`CultureModel::new`]); `params` is not changed afterwards.
+    recip: ParamReciprocals,
+}
+
+/// 1/x of the parameters the right-hand side would otherwise divide by in every evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ParamReciprocals {
+    y_x_glc: f64,
+    y_x_gln: f64,
+    ki_inh: f64,
+    tau_tp_h: f64,
+    tau_temp_h: f64,
 }
 
 impl CultureModel {
+    /// A model of `vessel` with parameters `params`, the first segment's `inputs` and no
+    /// contaminant.
+    pub fn new(params: KineticParams, vessel: VesselModel, inputs: SegmentInputs) -> Self {
+        let recip = ParamReciprocals {
+            y_x_glc: 1.0 / params.y_x_glc_e9_per_mmol,
+            y_x_gln: 1.0 / params.y_x_gln_e9_per_mmol,
+            ki_inh: 1.0 / params.ki_inh_mm,
+            tau_tp_h: 1.0 / params.tau_tp_h,
+            tau_temp_h: 1.0 / vessel.tau_temp_h,
+        };
+        Self { params, vessel, inputs, contaminant_mu_max_per_h: 0.0, temp_cache: TempCache::default(), recip }
+    }
+
     /// Named derived values at a state.
     pub fn derived(&self, t_h: f64, y: &StateVec) -> Derived {
         let r = self.rates(t_h, y);
@@ -318,9 +378,9 @@ impl CultureModel {
             gln_in += f * s.glutamine_mm;
             osm_in += f * s.osmolytes_mosm_per_kg;
         }
-        let f_base = r.base * v / BASE_MEQ_PER_L;
+        let f_base = r.base * v * (1.0 / BASE_MEQ_PER_L);
         f_total += f_cont + f_base;
-        let inv_v = 1.0 / v;
+        let inv_v = r.inv_v;
         let d = f_total * inv_v;
 
         let gln_decay = p.k_deg_gln_per_h * gln;
@@ -345,15 +405,15 @@ impl CultureModel {
         dy[ix::P_GAL] = r.g_gal * r.qp * xv - d * y[ix::P_GAL];
         let t_l = y[ix::T_L];
         dy[ix::P_AC] = 0.15 * r.qp * xv
-            + 0.002 * r.theta_acidic * (1.0 + glc / 50.0) * (y[ix::P] - y[ix::P_AC]).max(0.0)
+            + 0.002 * r.theta_acidic * (1.0 + glc * (1.0 / 50.0)) * (y[ix::P] - y[ix::P_AC]).max(0.0)
             - d * y[ix::P_AC];
         dy[ix::DO] = r.otr - r.our - d * y[ix::DO];
         dy[ix::CO2] = cer + r_acid - r.base / 2.0 + r.ctr - d * y[ix::CO2];
         dy[ix::ALK] = -r_acid + r.base - d * y[ix::ALK];
         dy[ix::NA] = r.base - d * y[ix::NA];
         dy[ix::OSM_F] = osm_in * inv_v - d * y[ix::OSM_F];
-        dy[ix::T_L] = (r.t_sp_eff - t_l) / self.vessel.tau_temp_h;
-        dy[ix::T_AD] = (t_l - y[ix::T_AD]) / p.tau_tp_h;
+        dy[ix::T_L] = (r.t_sp_eff - t_l) * self.recip.tau_temp_h;
+        dy[ix::T_AD] = (t_l - y[ix::T_AD]) * self.recip.tau_tp_h;
         dy[ix::B] = r.contam_growth - d * y[ix::B];
 
         // PI integrators with conditional-integration anti-windup.

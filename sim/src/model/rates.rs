@@ -42,6 +42,8 @@ pub(super) struct Rates {
     pub(super) contam_growth: f64,
     /// θ_acidic^(T−37) of the evaluation's temperature ([`TempTerms`]).
     pub(super) theta_acidic: f64,
+    /// 1 / liquid volume, 1/L (shared with the right-hand side's dilution terms).
+    pub(super) inv_v: f64,
 }
 
 impl CultureModel {
@@ -68,6 +70,7 @@ impl CultureModel {
         let inp = &self.inputs;
         let vm = &self.vessel;
         let v = y[ix::V].max(1e-9);
+        let inv_v = 1.0 / v;
         let xv = y[ix::XV].max(0.0);
         let glc = y[ix::GLC].max(0.0);
         let gln = y[ix::GLN].max(0.0);
@@ -81,7 +84,9 @@ impl CultureModel {
 
         let tt = self.temp_cache.terms(t_l);
         let TempTerms { theta_m, theta_d, theta_acidic, .. } = tt;
-        let ph = 6.1 + (alk / co2).log10();
+        // log10 as ln · log10(e): glibc's log10 is a wrapper around the same logarithm that
+        // cost about a third of it again in the profile.
+        let ph = 6.1 + (alk / co2).ln() * std::f64::consts::LOG10_E;
         let pco2 = co2 * tt.pco2_mmhg_per_mm;
         let do_pct = dox * tt.do_pct_per_mm;
         let osm = y[ix::OSM_F] + glc + gln + lac + amm + y[ix::ALK] + y[ix::NA];
@@ -96,7 +101,7 @@ impl CultureModel {
 
         // Lumped inhibitory by-product (Richelle 2022): Hill inhibition of growth and a
         // matching death term, so growth stops and the culture declines after its peak.
-        let inh4 = (y[ix::INH].max(0.0) / p.ki_inh_mm).powi(4);
+        let inh4 = (y[ix::INH].max(0.0) * self.recip.ki_inh).powi(4);
 
         // Kinetics (§2.1) with the modifiers of §2.2: f_T · f_pH · f_DO · f_Osm · f_CO2 ·
         // Monod(Glc) · Monod(Gln) · inhibition(Lac) · inhibition(Amm) · f_inh.
@@ -115,7 +120,7 @@ impl CultureModel {
         let mu = p.mu_max_per_h * f_t * f_ph * (mu_num / mu_den);
         let vvm = self.sparge_vvm(y);
         let b = y[ix::B].max(0.0);
-        let kd_bub = if vm.pluronic { 0.0 } else { physics::bubble_death_per_h(vm.sparger, vvm) };
+        let kd_bub = vm.kd_bubble_per_h_per_vvm * vvm;
         let co2_excess_death = pos(pco2 - 150.0) * 0.01;
         let mu_d = p.kd0_per_h * theta_d
             + p.mud_max_per_h * lac * amm / ((p.kd_lac_mm + lac) * (p.kd_amm_mm + amm))
@@ -125,8 +130,8 @@ impl CultureModel {
             + 0.5 * b
             + p.kd_inh_per_h * inh4 / (1.0 + inh4)
             + inp.extra_death_per_h;
-        let mu_per_y_glc = mu / p.y_x_glc_e9_per_mmol;
-        let mu_per_y_gln = mu / p.y_x_gln_e9_per_mmol;
+        let mu_per_y_glc = mu * self.recip.y_x_glc;
+        let mu_per_y_gln = mu * self.recip.y_x_gln;
         let q_glc = (mu_per_y_glc + p.m_glc * theta_m) * glc / (glc + 0.05);
         let q_gln = mu_per_y_gln + p.a1 * gln / (p.a2_mm + gln);
         // 1/(1 + (x/100)²) = 10⁴/(10⁴ + x²) (CO2 on lactate uptake) and 1/(1 + (μ/μ_shift)⁴) =
@@ -182,7 +187,7 @@ impl CultureModel {
 
         // Gas transfer (§2.5).
         let agit = self.agitation_multiplier(y);
-        let (otr, ctr, kla_o2) = self.gas_transfer(v, vvm, agit, y_o2, y_co2, dox, co2, t_l, &tt);
+        let (otr, ctr, kla_o2) = self.gas_transfer(v, inv_v, vvm, agit, y_o2, y_co2, dox, co2, t_l, &tt);
 
         Rates {
             mu,
@@ -216,31 +221,42 @@ impl CultureModel {
             contam_our,
             contam_growth,
             theta_acidic,
+            inv_v,
         }
     }
 
     /// Power-per-volume multiplier of the third DO stage (agitation up to 2 m/s tip speed;
     /// at fixed impeller diameter P/V ∝ tip speed³).
     pub(super) fn agitation_multiplier(&self, y: &StateVec) -> f64 {
-        let tip = self.vessel.geometry.tip_speed_m_per_s;
-        let max = (loops::MAX_TIP_SPEED_M_PER_S / tip).powi(3).max(1.0);
-        1.0 + (max - 1.0) * (y[ix::I_AGIT].max(0.0) / loops::AGIT_FULL_PCT_H).min(1.0)
+        let max = self.vessel.agitation_max_multiplier;
+        1.0 + (max - 1.0) * (y[ix::I_AGIT].max(0.0) * (1.0 / loops::AGIT_FULL_PCT_H)).min(1.0)
     }
 
     /// Sparge gas flow (vvm) including the second DO stage.
     fn sparge_vvm(&self, y: &StateVec) -> f64 {
         let inp = &self.inputs;
         let extra = (inp.max_sparge_vvm - inp.sparge_vvm).max(0.0);
-        inp.sparge_vvm + extra * (y[ix::I_GAS].max(0.0) / loops::GAS_FULL_PCT_H).min(1.0)
+        inp.sparge_vvm + extra * (y[ix::I_GAS].max(0.0) * (1.0 / loops::GAS_FULL_PCT_H)).min(1.0)
     }
 
-    /// O2 and CO2 transfer into the liquid (mM/h) and the O2 kLa (1/h).
+    /// O2 and CO2 transfer into the liquid (mM/h) and the O2 kLa (1/h), at liquid volume
+    /// `v` (L, with `inv_v` = 1/v).
     #[allow(clippy::too_many_arguments)]
-    fn gas_transfer(&self, v: f64, vvm: f64, agitation_multiplier: f64, y_o2: f64, y_co2: f64, dox: f64, co2: f64, t_l: f64, tt: &TempTerms) -> (f64, f64, f64) {
+    pub(super) fn gas_transfer(
+        &self,
+        v: f64,
+        inv_v: f64,
+        vvm: f64,
+        agitation_multiplier: f64,
+        y_o2: f64,
+        y_co2: f64,
+        dox: f64,
+        co2: f64,
+        t_l: f64,
+        tt: &TempTerms,
+    ) -> (f64, f64, f64) {
         let vm = &self.vessel;
-        let g = &vm.geometry;
         let (s_o2, s_co2) = (tt.s_o2, tt.s_co2);
-        let q_l_per_min = vvm * v;
         if !vm.scale_physics {
             // Ideal, scale-free transfer: fixed kLa, 1 atm, no surface aeration.
             let kla_o2 = vm.kla_o2_override_per_h.unwrap_or(10.0);
@@ -249,28 +265,36 @@ impl CultureModel {
             let ctr = kla_co2 * (s_co2 * y_co2 - co2);
             return (otr, ctr, kla_o2);
         }
-        let p_mean = physics::mean_pressure_atm(g.height_at_m(v));
+        // physics::mean_pressure_atm at the current liquid height, and its reciprocal.
+        let p_mean = 1.0 + vm.gas.p_mean_rise_atm_per_l * v;
+        let inv_p = 1.0 / p_mean;
+        let q_l_per_min = vvm * v;
         let kla_o2 = vm.kla_o2_override_per_h.unwrap_or_else(|| {
-            let kla = vm.kla_prefactor_per_h * g.kla_gas_factor(q_l_per_min, t_l, p_mean);
+            // Geometry::kla_gas_factor: the superficial velocity's square root.
+            let v_s = (vm.gas.v_s_per_lpm_kelvin_atm * q_l_per_min * (t_l + 273.15) * inv_p).max(0.0);
+            let kla = vm.kla_prefactor_per_h * v_s.sqrt();
             // The third DO stage is idle in most runs: skip its `powf` (1^0.4 = 1 exactly).
             if agitation_multiplier == 1.0 { kla } else { kla * agitation_multiplier.powf(0.4) }
         });
         let kla_co2 = 0.9 * kla_o2;
-        let g_mol_per_h = q_l_per_min * 60.0 / physics::MOLAR_VOLUME_L_PER_MOL;
-        // Sparged bubbles leave at p_out = C/S + (p_in − C/S)·e^(−NTU), NTU = kLa·S·p·V/(1000·G);
-        // the transfer is 1000·G·(p_in − p_out)/(p·V). The reciprocals are shared by O2 and CO2.
-        let (inv_1000_g, inv_p_v) = if g_mol_per_h > 0.0 { (1.0 / (1000.0 * g_mol_per_h), 1.0 / (p_mean * v)) } else { (0.0, 0.0) };
+        // Sparged bubbles leave at p_out = C/S + (p_in − C/S)·e^(−NTU), NTU = kLa·S·p·V/(1000·G),
+        // and the transfer is 1000·G·(p_in − p_out)/(p·V), with the molar gas flow
+        // G = vvm·V·60/V_m (mol/h). V cancels from both: NTU = kLa·S·p·V_m/(60 000·vvm) and
+        // transfer = (60 000/V_m)·vvm·(p_in − p_out)/p.
+        let inv_vvm = if vvm > 0.0 { 1.0 / vvm } else { 0.0 };
+        let ntu_per_kla_s = p_mean * inv_vvm * (physics::MOLAR_VOLUME_L_PER_MOL / 60_000.0);
+        let transfer_per_dp = vvm * inv_p * (60_000.0 / physics::MOLAR_VOLUME_L_PER_MOL);
         let sparge = |kla: f64, s: f64, inv_s: f64, y_in: f64, c: f64| -> f64 {
-            if g_mol_per_h <= 0.0 {
+            if vvm <= 0.0 {
                 return 0.0;
             }
-            let ntu = kla * s * p_mean * v * inv_1000_g;
+            let ntu = kla * s * ntu_per_kla_s;
             let p_in = y_in * p_mean;
             let c_over_s = c * inv_s;
             let p_out = c_over_s + (p_in - c_over_s) * (-ntu).exp();
-            1000.0 * g_mol_per_h * (p_in - p_out) * inv_p_v
+            transfer_per_dp * (p_in - p_out)
         };
-        let kla_s = g.kla_surface_per_h(v);
+        let kla_s = vm.gas.kla_surface_l_per_h * inv_v;
         let otr = sparge(kla_o2, s_o2, tt.inv_s_o2, y_o2, dox) + kla_s * (s_o2 * physics::Y_O2_AIR - dox);
         let ctr = sparge(kla_co2, s_co2, tt.inv_s_co2, y_co2, co2) + 0.9 * kla_s * (s_co2 * physics::Y_CO2_AIR - co2);
         (otr, ctr, kla_o2)
@@ -280,7 +304,8 @@ impl CultureModel {
 #[cfg(test)]
 mod tests {
     use super::super::modifiers::ctmi;
-    use super::super::{KineticParams, SegmentInputs, TempCache, VesselModel};
+    use super::super::temperature::TempTerms;
+    use super::super::{KineticParams, SegmentInputs, VesselModel};
     use super::*;
 
     /// The right-hand side shares divisions between factors (k²/(k² + x²) for 1/(1 + (x/k)²),
@@ -290,11 +315,12 @@ mod tests {
     #[test]
     fn fused_rates_match_the_factor_by_factor_formulas() {
         let sc = crate::scenario::Scenario::default();
+        assert!(sc.vessel.scale_physics, "the default vessel exercises the scale physics");
         let p = KineticParams::platform();
-        let model = CultureModel {
-            params: p.clone(),
-            vessel: VesselModel::new(&sc.vessel),
-            inputs: SegmentInputs {
+        let mut model = CultureModel::new(
+            p.clone(),
+            VesselModel::new(&sc.vessel),
+            SegmentInputs {
                 temp_sp_c: 36.5,
                 temp_ramp: None,
                 temp_override_c: None,
@@ -309,9 +335,8 @@ mod tests {
                 streams: Vec::new(),
                 extra_death_per_h: 0.0,
             },
-            contaminant_mu_max_per_h: 0.3,
-            temp_cache: TempCache::default(),
-        };
+        );
+        model.contaminant_mu_max_per_h = 0.3;
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut unit = || {
             state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -336,7 +361,31 @@ mod tests {
             y[ix::T_AD] = y[ix::T_L];
             y[ix::B] = 0.05 * unit();
             y[ix::INH] = 2.0 * p.ki_inh_mm * unit();
+            y[ix::I_GAS] = 25.0 * unit();
+            y[ix::I_AGIT] = if unit() < 0.5 { 0.0 } else { 25.0 * unit() };
             let r = model.rates(0.0, &y);
+            close("pH", r.ph, 6.1 + (y[ix::ALK] / y[ix::CO2]).log10());
+            // Gas transfer through the `physics` functions, term by term (spec §2.5).
+            let (v, g) = (y[ix::V], &model.vessel.geometry);
+            let p_mean = physics::mean_pressure_atm(g.height_at_m(v));
+            let agit = model.agitation_multiplier(&y);
+            let kla_o2 = model.vessel.kla_prefactor_per_h * g.kla_gas_factor(r.vvm * v, y[ix::T_L], p_mean) * agit.powf(0.4);
+            close("kLa O2", r.kla_o2, kla_o2);
+            let g_mol_per_h = r.vvm * v * 60.0 / physics::MOLAR_VOLUME_L_PER_MOL;
+            let sparge = |kla: f64, s: f64, y_in: f64, c: f64| {
+                let ntu = kla * s * p_mean * v / (1000.0 * g_mol_per_h);
+                let p_in = y_in * p_mean;
+                let p_out = c / s + (p_in - c / s) * (-ntu).exp();
+                1000.0 * g_mol_per_h * (p_in - p_out) / (p_mean * v)
+            };
+            let tt = TempTerms::at(y[ix::T_L]);
+            let kla_s = g.kla_surface_per_h(v);
+            let (o2_sparge, o2_surface) = (sparge(kla_o2, tt.s_o2, r.y_o2, y[ix::DO]), kla_s * (tt.s_o2 * physics::Y_O2_AIR - y[ix::DO]));
+            let (co2_sparge, co2_surface) =
+                (sparge(0.9 * kla_o2, tt.s_co2, r.y_co2, y[ix::CO2]), 0.9 * kla_s * (tt.s_co2 * physics::Y_CO2_AIR - y[ix::CO2]));
+            let scale = |a: f64, b: f64| 1e-12 * (a.abs() + b.abs()).max(1e-9);
+            assert!((r.otr - (o2_sparge + o2_surface)).abs() <= scale(o2_sparge, o2_surface), "OTR {} vs {}", r.otr, o2_sparge + o2_surface);
+            assert!((r.ctr - (co2_sparge + co2_surface)).abs() <= scale(co2_sparge, co2_surface), "CTR {} vs {}", r.ctr, co2_sparge + co2_surface);
             let (glc, gln, lac, amm, dox, t_l) = (y[ix::GLC], y[ix::GLN], y[ix::LAC], y[ix::AMM], y[ix::DO], y[ix::T_L]);
             let alpha_co2 = physics::s_co2_mm_per_atm(t_l) / 760.0;
             let pco2 = y[ix::CO2] / alpha_co2;

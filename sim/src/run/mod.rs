@@ -272,10 +272,10 @@ impl<'a> Runner<'a> {
         y[ix::T_L] = temp0;
         y[ix::T_AD] = temp0;
         let n_outputs = (s.duration_d * 24.0 / OUTPUT_INTERVAL_H) as usize + 2;
-        let model = CultureModel {
+        let model = CultureModel::new(
             params,
             vessel,
-            inputs: SegmentInputs {
+            SegmentInputs {
                 temp_sp_c: temp0,
                 temp_ramp: None,
                 temp_override_c: None,
@@ -290,9 +290,7 @@ impl<'a> Runner<'a> {
                 streams: Vec::new(),
                 extra_death_per_h: 0.0,
             },
-            contaminant_mu_max_per_h: 0.0,
-            temp_cache: crate::model::TempCache::default(),
-        };
+        );
         let mut misc_rng = stream_rng(s.seed, Stream::OnlineGas);
         let mfc_offset = (misc_rng.random::<f64>() * 2.0 - 1.0) * sensors::MFC_OFFSET_FS * sensors::profile_factor(profile);
         let mut r = Self {
