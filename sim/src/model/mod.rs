@@ -289,7 +289,10 @@ pub struct Derived {
     pub agitation_rpm: f64,
 }
 
-/// The full model: parameters, vessel and the current segment's inputs.
+/// The full model: parameters, vessel and the current segment's inputs. Build it with
+/// [`CultureModel::new`]; `params` and `vessel` stay as they were built for the whole run
+/// (the right-hand side keeps reciprocals of both), while `inputs` and the contaminant
+/// change between segments.
 #[derive(Debug, Clone)]
 pub struct CultureModel {
     pub params: KineticParams,
@@ -299,8 +302,8 @@ pub struct CultureModel {
     pub contaminant_mu_max_per_h: f64,
     /// The temperature-only terms of the last evaluation ([`TempCache`]).
     pub temp_cache: TempCache,
-    /// Reciprocals of parameters the right-hand side divides by, from `params` at
-    /// construction ([`CultureModel::new`]); `params` is not changed afterwards.
+    /// Reciprocals of parameters the right-hand side divides by, from `params` and `vessel`
+    /// at construction ([`CultureModel::new`]).
     recip: ParamReciprocals,
 }
 

@@ -242,7 +242,7 @@ impl CultureModel {
     /// O2 and CO2 transfer into the liquid (mM/h) and the O2 kLa (1/h), at liquid volume
     /// `v` (L, with `inv_v` = 1/v).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn gas_transfer(
+    fn gas_transfer(
         &self,
         v: f64,
         inv_v: f64,
