@@ -149,10 +149,12 @@ impl Geometry {
     }
 }
 
+/// Half the hydrostatic pressure per metre of liquid, atm/m (the mean bubble sees half the head).
+pub const HALF_HEAD_ATM_PER_M: f64 = RHO_KG_PER_M3 * G_M_PER_S2 / (2.0 * ATM_PA);
+
 /// Mean bubble pressure: head space 1 atm plus half the hydrostatic head.
 pub fn mean_pressure_atm(liquid_height_m: f64) -> f64 {
-    // The constant factor folds at compile time (this runs in every right-hand side).
-    1.0 + (RHO_KG_PER_M3 * G_M_PER_S2 / (2.0 * ATM_PA)) * liquid_height_m
+    1.0 + HALF_HEAD_ATM_PER_M * liquid_height_m
 }
 
 /// Superficial gas velocity (m/s) at liquid temperature and mean pressure.

@@ -218,9 +218,9 @@ pub struct GasConstants {
 impl GasConstants {
     pub fn of(g: &Geometry) -> Self {
         Self {
-            p_mean_rise_atm_per_l: physics::RHO_KG_PER_M3 * physics::G_M_PER_S2 / (2.0 * physics::ATM_PA) / (1000.0 * g.cross_section_m2),
+            p_mean_rise_atm_per_l: physics::HALF_HEAD_ATM_PER_M / (1000.0 * g.cross_section_m2),
             v_s_per_lpm_kelvin_atm: 1.0 / ((1000.0 * 60.0 * 273.15) * g.cross_section_m2),
-            kla_surface_l_per_h: physics::SURFACE_KL_M_PER_S * g.cross_section_m2 * (1000.0 * 3600.0),
+            kla_surface_l_per_h: g.kla_surface_per_h(1.0),
         }
     }
 }
